@@ -1,0 +1,1 @@
+"""C-level core of the engine: game state (``position``), NN encoding (``encoding``)."""

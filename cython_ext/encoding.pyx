@@ -59,6 +59,9 @@ cdef extern from *:
     """
     int enc_lsb(unsigned long long b) noexcept nogil
 
+NUM_INPUT_PLANES = INPUT_PLANES
+NUM_POLICY_MOVES = POLICY_SIZE
+
 _FILES = "abcdefgh"
 _QUEEN_DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))
 _KNIGHT_DIRECTIONS = ((1, 2), (2, 1), (2, -1), (1, -2), (-1, -2), (-2, -1), (-2, 1), (-1, 2))

@@ -1,0 +1,47 @@
+"""The ``engine`` console script.
+
+With no subcommand it speaks UCI on stdin/stdout. Subcommands are modules with a
+``main(argv) -> int`` function, imported only when used so that the UCI start-up
+stays fast (torch is heavy).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from engine import ENGINE_NAME, __version__
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "perft": ("engine.perft", "count leaf nodes of the move generator (Stockfish-style output)"),
+    "quantize": ("engine.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
+    "netbench": ("engine.netbench", "network throughput per precision and batch size"),
+    "netcompare": ("engine.netcompare", "policy/value agreement between two nets"),
+}
+
+
+def usage() -> str:
+    lines = [f"{ENGINE_NAME} {__version__}", "", "usage: engine [COMMAND] [ARGS...]", "",
+             "commands:"]
+    lines += [f"  {name:<12} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += ["", "Run `engine COMMAND --help` for the options of a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(COMMANDS[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv and argv[0] in ("-V", "--version"):
+        print(f"{ENGINE_NAME} {__version__}")
+        return 0
+    print(usage())
+    return 0 if not argv else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

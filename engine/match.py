@@ -81,7 +81,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -792,19 +792,23 @@ class EngineProcess:
                 await asyncio.wait_for(self.protocol.quit(), QUIT_TIMEOUT)
         await self.kill()
 
-    async def analyse(self, board: chess.Board, limit: chess.engine.Limit,
-                      timeout: float) -> chess.engine.InfoDict:
-        """Search ``board`` and return the final info (``pv``, ``score``...).
+    async def search(self, board: chess.Board, limit: chess.engine.Limit, timeout: float, *,
+                     game: object = None,
+                     info: chess.engine.Info = chess.engine.INFO_ALL) -> chess.engine.PlayResult:
+        """Search ``board`` (starting the engine if needed) and return its move and info.
 
-        :raises asyncio.TimeoutError: when no result arrives in ``timeout`` seconds
-            (the engine is killed).
-        :raises chess.engine.EngineError: when the engine dies or misbehaves.
+        :param game: a key per game: ``ucinewgame`` is sent when it changes.
+        :raises asyncio.TimeoutError: when no move arrives in ``timeout`` seconds.
+        :raises chess.engine.EngineError: when the engine dies or sends a bad move
+            (``EngineTerminatedError`` for a dead process).  After any exception the
+            engine is killed.
+        :raises MatchError: when the engine cannot be (re)started.
         """
         await self.ensure_started()
         assert self.protocol is not None
         try:
             return await asyncio.wait_for(
-                self.protocol.analyse(board, limit, info=chess.engine.INFO_ALL), timeout)
+                self.protocol.play(board, limit, game=game, info=info), timeout)
         except (asyncio.TimeoutError, chess.engine.EngineError):
             await self.kill()
             raise
@@ -1069,23 +1073,17 @@ class BuiltinRunner:
         """Let ``player`` move; return ``(result, termination, reason, fault)`` if the game ends."""
         go, timeout, budget = self._go_limit(player, colour, state)
         margin = self.config.timemargin_ms / 1000.0
-        assert player.protocol is not None
         start = time.monotonic()
         try:
-            played = await asyncio.wait_for(
-                player.protocol.play(state.board, go, game=key,
-                                     info=chess.engine.INFO_BASIC | chess.engine.INFO_SCORE),
-                timeout)
+            played = await player.search(state.board, go, timeout, game=key,
+                                         info=chess.engine.INFO_BASIC | chess.engine.INFO_SCORE)
         except asyncio.TimeoutError:
-            await player.kill()
             if budget is not None:
                 return self._fault_result(colour, TIME_LOSS, "", state.board)
             return self._fault_result(colour, DISCONNECT, "")
-        except chess.engine.EngineTerminatedError:
-            await player.kill()
+        except (chess.engine.EngineTerminatedError, MatchError):
             return self._fault_result(colour, CRASH, "")
         except chess.engine.EngineError as exc:
-            await player.kill()
             found = re.search(r"'([^']*)'", str(exc))
             return self._fault_result(colour, ILLEGAL_MOVE, found.group(1) if found else str(exc))
         elapsed = time.monotonic() - start
@@ -1488,10 +1486,3 @@ def main(argv: list[str]) -> int:
     print(result.summary())
     return 0
 
-
-def iter_fault_lines(result: MatchResult) -> Iterator[str]:
-    """Human-readable fault lines (only engines with faults)."""
-    for name, counts in result.faults().items():
-        nonzero = {k: v for k, v in counts.items() if v}
-        if nonzero:
-            yield f"{name}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in nonzero.items())

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("engine.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
     "netbench": ("engine.netbench", "network throughput per precision and batch size"),
     "netcompare": ("engine.netcompare", "policy/value agreement between two nets"),
+    "match": ("engine.match", "play two UCI engines against each other (Elo, SPRT, PGN)"),
+    "gate": ("engine.gate", "accept or reject a candidate net: match, tactics, Stockfish ladder"),
 }
 
 

@@ -39,7 +39,8 @@ mover's expected score, from the engine's WDL when it reports one, else from
 its centipawn score as ``1 / (1 + exp(-0.00368208 cp))`` (lichess's win-rate
 curve), mates counting as 1 and 0.  So a missed mate is catastrophic when the
 alternative is no longer clearly winning, and a slightly worse but still
-winning move is not.
+winning move is not.  A candidate that gives no move (crash, timeout) on a
+position the baseline solves fails catastrophically.
 
 Exit code 0 when every check passes, 1 when one fails, 2 on usage or setup
 errors (e.g. an engine that does not start).  The report (``report.md``), plot
@@ -439,9 +440,7 @@ def run_gate(args: argparse.Namespace) -> GateOutcome:
         elos: list[int | None] = list(args.stockfish_elo) or [None]
         for elo in elos:
             index += 1
-            tokens = shlex.split(args.opponent) if args.opponent != "stockfish" else ["stockfish"]
-            if tokens != ["stockfish"]:
-                tokens = [f"cmd={args.opponent}"]
+            tokens = ["stockfish"] if args.opponent == "stockfish" else [f"cmd={args.opponent}"]
             if elo is not None:
                 tokens.append(f"elo={elo}")
             opponent = with_limit(parse_engine_spec(tokens), opponent_limit)

@@ -209,9 +209,11 @@ class SearchLimit:
 
     def merged(self, override: SearchLimit) -> SearchLimit:
         """This limit with every field that ``override`` sets replaced."""
-        return SearchLimit(*(o if o is not None else s for s, o in zip(
-            (self.tc, self.nodes, self.movetime_ms, self.depth),
-            (override.tc, override.nodes, override.movetime_ms, override.depth))))
+        return SearchLimit(
+            tc=override.tc if override.tc is not None else self.tc,
+            nodes=override.nodes if override.nodes is not None else self.nodes,
+            movetime_ms=override.movetime_ms if override.movetime_ms is not None else self.movetime_ms,
+            depth=override.depth if override.depth is not None else self.depth)
 
     def describe(self) -> str:
         """Compact text, e.g. ``tc=10+0.1`` or ``nodes=800``."""
@@ -516,9 +518,9 @@ class MatchResult:
             if points is not None:
                 by_pair.setdefault(game.pair, []).append(points)
         counts = [0] * 5
-        for points in by_pair.values():
-            if len(points) == 2:
-                counts[int(round(2 * sum(points)))] += 1
+        for pair_points in by_pair.values():
+            if len(pair_points) == 2:
+                counts[int(round(2 * sum(pair_points)))] += 1
         return counts
 
     def trinomial(self) -> EloEstimate:
@@ -606,11 +608,11 @@ def _fault_from_text(termination: str, reason: str, result: str) -> tuple[str | 
         found = pattern.search(reason)
         if found:
             return fault, found.group(1)
-    fault = FAULT_BY_TERMINATION.get(termination.lower())
-    if fault is None:
+    tagged = FAULT_BY_TERMINATION.get(termination.lower())
+    if tagged is None:
         return None, None
     loser = {"1-0": "Black", "0-1": "White"}.get(result)
-    return fault, loser
+    return tagged, loser
 
 
 def records_from_pgn(text: str) -> list[GameRecord]:
@@ -761,13 +763,14 @@ class EngineProcess:
             return
         await self.kill()
         try:
-            self.transport, self.protocol = await asyncio.wait_for(
+            transport, protocol = await asyncio.wait_for(
                 chess.engine.popen_uci(list(self.spec.command), cwd=self.spec.workdir,
                                        stderr=self.stderr),
                 self.startup_timeout)
-            await asyncio.wait_for(self.protocol.configure(self.spec.option_dict()),
+            self.transport, self.protocol = transport, protocol
+            await asyncio.wait_for(protocol.configure(self.spec.option_dict()),
                                    self.startup_timeout)
-            await asyncio.wait_for(self.protocol.ping(), self.startup_timeout)
+            await asyncio.wait_for(protocol.ping(), self.startup_timeout)
         except (OSError, chess.engine.EngineError, asyncio.TimeoutError) as exc:
             await self.kill()
             what = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
@@ -830,7 +833,7 @@ def _move_comment(info: chess.engine.InfoDict, elapsed: float) -> str:
         if mate is not None:
             text = f"{'+' if mate > 0 else '-'}M{abs(mate)}"
         else:
-            text = f"{relative.score() / 100:+.2f}"
+            text = f"{(relative.score() or 0) / 100:+.2f}"
         text += f"/{info.get('depth', 0)} "
     return f"{text}{elapsed:.3f}s"
 
@@ -1025,7 +1028,8 @@ class BuiltinRunner:
         _pgn_headers(game, config, number, white.spec, black.spec)
         for colour in (chess.WHITE, chess.BLACK):
             if not await self._start(players[colour], indices[colour]):
-                return self._finish(state, *self._fault_result(colour, CRASH, ""), number, pair,
+                failed = self._fault_result(colour, CRASH, "")
+                return self._finish(state, *failed[:3], number, pair, fault=failed[3],
                                     culprit=players[colour].spec.name)
         adjudicator = Adjudicator(config.adjudication)
         key = object()
@@ -1042,10 +1046,9 @@ class BuiltinRunner:
             player = players[colour]
             verdict = await self._move(player, colour, state, key, adjudicator)
             if verdict is not None:
-                result, termination, reason, fault = verdict
-                culprit = player.spec.name if fault else None
-                return self._finish(state, result, termination, reason, number, pair,
-                                    fault=fault, culprit=culprit)
+                culprit = player.spec.name if verdict[3] else None
+                return self._finish(state, *verdict[:3], number, pair, fault=verdict[3],
+                                    culprit=culprit)
 
     def _go_limit(self, player: EngineProcess, colour: chess.Color,
                   state: _GameState) -> tuple[chess.engine.Limit, float, float | None]:

@@ -179,6 +179,17 @@ def test_faulty_engine_is_caught(mode: str, fault: str, termination: str) -> Non
     assert [(g.fault, g.culprit) for g in parsed] == [(fault, "bad")] * 2
 
 
+def test_engine_that_cannot_restart_loses_remaining_games(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    once = parse_engine_spec([f"cmd={shlex.join([sys.executable, str(FAKE_UCI), 'once', '2', str(marker)])}",
+                              "name=once", "nodes=1"])
+    result = run_match(config(once, fake("random", nodes=1, name="good"), games=4))
+    assert result.played == 4 and result.losses == 4
+    assert result.faults()["once"][match.CRASH] == 4
+    assert [g.number for g in result.games] == [1, 2, 3, 4]
+    assert [g.pair for g in result.games] == [1, 1, 2, 2]
+
+
 def test_time_forfeit_with_clock() -> None:
     slow = fake("hang", 1, name="slow", tc=TimeControl(0.3))
     good = fake("random", 1, name="good", tc=TimeControl(0.3))

@@ -8,12 +8,15 @@ Modes:
 ``hang``       plays like ``random`` for N moves, then never answers ``go``.
 ``nomove``     answers ``bestmove (none)`` in every position.
 ``nostart``    never answers ``uci``.
+``once``       like ``crash``, but creates the file named by the third argument
+               and exits at start-up when that file exists (cannot restart).
 """
 
 from __future__ import annotations
 
 import random
 import sys
+from pathlib import Path
 import time
 
 import chess
@@ -25,6 +28,12 @@ def main() -> int:
     rng = random.Random(number)
     board = chess.Board()
     moves_played = 0
+    if mode == "once":
+        marker = Path(sys.argv[3])
+        if marker.exists():
+            return 4
+        marker.touch()
+        mode = "crash"
     for line in sys.stdin:
         tokens = line.split()
         if not tokens:

@@ -1,0 +1,143 @@
+"""The search's view of the network: planes in, policy logits and WDL probabilities out.
+
+:func:`load_evaluator` reads a net file and runs it at the precision it holds (``"auto"``) or
+at one the caller picks: an fp32 file also runs as ``amp`` (bfloat16 autocast on CPU, float16
+on CUDA) or ``int8-dynamic`` (quantized at load time). ``int8-static`` needs calibration, so it
+comes only from a file made by ``engine quantize``. int8 modes run on CPU only; asking for
+one on CUDA is refused with :class:`engine.netfile.NetFileError`, never run in float silently.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine import quantization
+from engine.model import NetConfig, random_net
+from engine.netfile import NetFile, NetFileError, instantiate, read_net_file
+
+PRECISIONS = ("fp32", "amp", "int8-dynamic", "int8-static")
+"""Run-time precisions."""
+INT8_PRECISIONS = ("int8-dynamic", "int8-static")
+AMP_DTYPES = {"cpu": torch.bfloat16, "cuda": torch.float16}
+DEFAULT_RANDOM_CONFIG = NetConfig(filters=128, blocks=10)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """Give torch ``threads`` intra-op threads (default: all available cores, never more)."""
+    cores = available_cores()
+    count = cores if threads is None else max(1, min(int(threads), cores))
+    torch.set_num_threads(count)
+    return count
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise NetFileError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+@dataclass
+class Evaluator:
+    """A network ready to evaluate batches of encoded positions.
+
+    :ivar precision: run-time precision (one of :data:`PRECISIONS`).
+    :ivar device: torch device the net runs on.
+    :ivar config: architecture.
+    :ivar source: where the weights came from (a path or ``"random"``).
+    """
+
+    model: nn.Module
+    config: NetConfig
+    precision: str
+    device: torch.device
+    source: str
+
+    def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` (float32) of ``planes`` ``[N,112,8,8]``.
+
+        Runs torch ops, which release the GIL, so search threads keep running meanwhile.
+        """
+        batch = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
+        with torch.inference_mode():
+            batch = batch.to(self.device, non_blocking=True)
+            if self.precision == "amp":
+                with torch.autocast(self.device.type, dtype=AMP_DTYPES[self.device.type]):
+                    policy, wdl_logits, _ = self.model(batch)
+            else:
+                policy, wdl_logits, _ = self.model(batch)
+            wdl = torch.softmax(wdl_logits.float(), dim=1)
+            return policy.float().cpu().numpy(), wdl.cpu().numpy()
+
+    def describe(self) -> str:
+        """One line: architecture, precision, device, threads and source."""
+        threads = f", {torch.get_num_threads()} threads" if self.device.type == "cpu" else ""
+        return f"{self.config.name} net, {self.precision} on {self.device.type}{threads}, from {self.source}"
+
+
+def make_evaluator(net: nn.Module, config: NetConfig, stored_precision: str, precision: str = "auto",
+                   device: str = "auto", source: str = "memory") -> Evaluator:
+    """An :class:`Evaluator` running ``net`` (held at ``stored_precision``) at ``precision``.
+
+    :raises NetFileError: when the conversion or device is impossible (never falls back silently).
+    """
+    target = stored_precision if precision == "auto" else precision
+    if target not in PRECISIONS:
+        raise NetFileError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
+    run_device = resolve_device(device)
+    if target in INT8_PRECISIONS and run_device.type != "cpu":
+        raise NetFileError(f"{target} runs on CPU only (torch's int8 kernels); use device cpu, "
+                           f"or fp32/amp on {run_device.type}")
+    if stored_precision != target:
+        if stored_precision != "fp32":
+            raise NetFileError(f"{source} holds {stored_precision} weights; it cannot run as {target} "
+                               f"(use the fp32 net it was made from)")
+        if target == "int8-static":
+            raise NetFileError(f"{source}: int8-static needs calibration; make an int8 file with "
+                               f"`engine quantize --mode int8-static`")
+        if target == "int8-dynamic":
+            try:
+                net = quantization.dynamic_quantize(net)
+            except quantization.QuantizationUnavailable as error:
+                raise NetFileError(str(error)) from None
+    return Evaluator(model=net.to(run_device).eval(), config=config, precision=target, device=run_device,
+                     source=source)
+
+
+def load_evaluator(path: str | pathlib.Path | None, precision: str = "auto", device: str = "auto",
+                   threads: int | None = None) -> Evaluator:
+    """Load a net file for the search.
+
+    :param path: net file; ``None`` gives a random (untrained) 128x10 fp32 net, announced on stderr.
+    :param precision: ``"auto"`` (what the file holds) or one of :data:`PRECISIONS`.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    :param threads: torch CPU threads (default: all available cores; capped at that).
+    :raises NetFileError: one-line reason when the file or the requested mode cannot be used.
+    """
+    set_threads(threads)
+    if path is None:
+        print("info string no net file given: using a random untrained net", file=sys.stderr)
+        return make_evaluator(random_net(DEFAULT_RANDOM_CONFIG), DEFAULT_RANDOM_CONFIG, "fp32", precision,
+                              device, source="random")
+    net_file: NetFile = read_net_file(path)
+    return make_evaluator(instantiate(net_file), net_file.config, net_file.precision, precision, device,
+                          source=str(path))
+

@@ -1,0 +1,118 @@
+"""``engine quantize``: derive an int8 net file (dynamic, static PTQ or QAT) from an fp32 net file.
+
+Calibration positions come from ``--calib`` (FEN/EPD lines or PGN games), expanded to
+``--positions`` by random legal continuations so that calibration also sees middlegames. The
+result is checked against the fp32 net on held-out positions derived from the same file (with
+another seed) and the figures are stored in the output file's calibration summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from cython_ext.encoding import NUM_POLICY_MOVES, legal_policy
+from cython_ext.position import Board
+from engine import quantization
+from engine.evaluator import make_evaluator, set_threads
+from engine.model import ChessNet
+from engine.netcompare import compare_evaluators
+from engine.netfile import NetFileError, build_metadata, load_net, save_net
+from engine.positions import PositionReport, encode_positions, expand_positions, generate_positions, read_positions
+
+MODES = ("int8-static", "int8-dynamic", "qat")
+DEFAULT_CALIBRATION_POSITIONS = 1024
+DEFAULT_QAT_STEPS = 300
+DEFAULT_VALIDATION_POSITIONS = 1000
+VALIDATION_SEED_OFFSET = 1_000_003
+
+
+def quantize_net(net: ChessNet, mode: str, boards: Sequence[Board], source: str,
+                 qat_steps: int = DEFAULT_QAT_STEPS, seed: int = 0,
+                 progress: bool = True) -> tuple[nn.Module, str, dict[str, Any]]:
+    """Quantize fp32 ``net`` in ``mode``; returns ``(module, stored precision, quantization metadata)``.
+
+    :param boards: calibration (``int8-static``) or fine-tuning (``qat``) positions; unused by
+        ``int8-dynamic``.
+    """
+    if mode == "int8-dynamic":
+        info = {"backend": quantization.QUANTIZED_ENGINE, "scheme": quantization.DYNAMIC_SCHEME,
+                "float_layers": ["all convolutions"], "calibration": None}
+        return quantization.dynamic_quantize(net), "int8-dynamic", info
+    if mode not in ("int8-static", "qat"):
+        raise ValueError(f"unknown quantization mode {mode!r}; one of {MODES}")
+    planes = encode_positions(boards)
+    if mode == "int8-static":
+        module, summary = quantization.static_quantize(net, planes, source, progress=progress)
+    else:
+        legal = quantization.legal_move_mask([legal_policy(board)[1] for board in boards], NUM_POLICY_MOVES)
+        module, summary = quantization.qat_finetune(net, planes, legal, qat_steps, source, seed=seed,
+                                                    progress=progress)
+    info = {"backend": quantization.QUANTIZED_ENGINE, "scheme": quantization.STATIC_SCHEME,
+            "reduce_range": quantization.activation_reduce_range(),
+            "float_layers": quantization.float_layer_names(net), "calibration": summary.to_dict()}
+    return module, "int8-static", info
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="engine quantize", description=__doc__.split("\n")[0])
+    parser.add_argument("--net", required=True, metavar="IN", help="fp32 net file")
+    parser.add_argument("--mode", required=True, choices=MODES)
+    parser.add_argument("--calib", metavar="FILE", help="FEN/EPD or PGN positions (required except int8-dynamic)")
+    parser.add_argument("--out", required=True, metavar="OUT", help="output net file")
+    parser.add_argument("--positions", type=int, default=DEFAULT_CALIBRATION_POSITIONS,
+                        help="calibration / QAT positions (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_QAT_STEPS, help="QAT optimizer steps")
+    parser.add_argument("--validate", type=int, default=DEFAULT_VALIDATION_POSITIONS,
+                        help="held-out positions for the fp32 agreement check (0 skips it)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    set_threads(args.threads)
+    try:
+        net, net_file = load_net(args.net)
+    except NetFileError as error:
+        print(f"quantize: {error}", file=sys.stderr)
+        return 1
+    if net_file.precision != "fp32":
+        print(f"quantize: {args.net} holds {net_file.precision} weights; quantize from an fp32 net", file=sys.stderr)
+        return 1
+    boards: list[Board] = []
+    if args.mode != "int8-dynamic" or args.validate:
+        if not args.calib:
+            print(f"quantize: --calib FILE is required for {args.mode} and for validation", file=sys.stderr)
+            return 2
+        report = PositionReport(args.calib)
+        read = read_positions(args.calib, report=report)
+        print(report.describe(), file=sys.stderr)
+        if not read:
+            print(f"quantize: no usable positions in {args.calib}", file=sys.stderr)
+            return 1
+        boards = expand_positions(read, args.positions, seed=args.seed)
+    module, precision, info = quantize_net(net, args.mode, boards, args.calib or "", qat_steps=args.steps,
+                                           seed=args.seed, progress=not args.no_progress)
+    if args.validate:
+        held_out = generate_positions(args.validate, seed=args.seed + VALIDATION_SEED_OFFSET, starts=read)
+        comparison = compare_evaluators(make_evaluator(net, net_file.config, "fp32", device="cpu"),
+                                        make_evaluator(module, net_file.config, precision, device="cpu"),
+                                        held_out)
+        print(f"held-out check vs fp32: {comparison.describe()}", file=sys.stderr)
+        info["validation"] = {"positions": comparison.positions, "top1_agreement": comparison.top1_agreement,
+                              "kl_mean": comparison.kl_mean, "wdl_max_abs": comparison.wdl_max_abs}
+    provenance = dict(net_file.metadata.get("provenance") or {})
+    provenance.update({"derived_from": args.net, "quantization_mode": args.mode,
+                       "command": "engine quantize " + shlex.join(argv)})
+    size = save_net(args.out, module, build_metadata(net_file.config, precision, info, provenance))
+    print(f"wrote {args.out}: {net_file.config.name} {precision} ({args.mode}), {size / 1e6:.1f} MB")
+    return 0
+

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,7 +31,7 @@ DEFAULT_BATCHES = "1,8,32,128"
 DEFAULT_MIN_SECONDS = 1.0
 MIN_TIMED_RUNS = 3
 WARMUP_RUNS = 2
-BENCH_CALIBRATION_POSITIONS = 512
+BENCH_CALIBRATION_POSITIONS = 1024
 BENCH_SEED = 12345
 PROC_CLEAR_REFS = "/proc/self/clear_refs"
 PROC_STATUS = "/proc/self/status"
@@ -65,7 +66,10 @@ def reset_peak_memory(device: torch.device) -> None:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak CUDA allocation, or the process's peak resident set (VmHWM) since the last reset."""
+    """Peak CUDA allocation, or the process's peak resident set (VmHWM) since the last reset.
+
+    On CPU this is the whole process (interpreter, torch, the float net the variants derive from).
+    """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / BYTES_PER_MB
     try:
@@ -99,8 +103,11 @@ def file_size_mb(module: torch.nn.Module, config: NetConfig, precision: str, inf
         return save_net(path, module, build_metadata(config, precision, info)) / BYTES_PER_MB
 
 
-def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> dict[str, tuple[Evaluator, float]]:
-    """Evaluator and file size per precision (int8-static calibrated here when the net is float)."""
+def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterator[tuple[str, Evaluator, float]]:
+    """``(precision, evaluator, file MB)`` one at a time (int8-static calibrated here when the net is float).
+
+    Built lazily so that each row's peak memory holds one variant of the net, not all of them.
+    """
     if args.net:
         net_file = read_net_file(args.net)
         net, config, stored = instantiate(net_file), net_file.config, net_file.precision
@@ -108,7 +115,6 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> dict[st
     else:
         config = NetConfig.from_arch(args.arch)
         net, stored, source = random_net(config, seed=args.seed), "fp32", f"random {config.name}"
-    built: dict[str, tuple[Evaluator, float]] = {}
     for precision in precisions:
         module, module_precision, info = net, stored, None
         if stored == "fp32" and precision in ("int8-static", "int8-dynamic"):
@@ -123,8 +129,7 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> dict[st
         except NetFileError as error:
             print(f"netbench: skipping {precision}: {error}", file=sys.stderr)
             continue
-        built[precision] = (evaluator, file_size_mb(module, config, module_precision, info))
-    return built
+        yield precision, evaluator, file_size_mb(module, config, module_precision, info)
 
 
 def run_bench(args: argparse.Namespace) -> list[BenchRow]:
@@ -138,7 +143,7 @@ def run_bench(args: argparse.Namespace) -> list[BenchRow]:
     device = resolve_device(args.device)
     rows: list[BenchRow] = []
     fp32_rate: dict[int, float] = {}
-    for precision, (evaluator, file_mb) in build_evaluators(args, precisions).items():
+    for precision, evaluator, file_mb in build_evaluators(args, precisions):
         for batch in batch_sizes:
             reset_peak_memory(device)
             seconds, runs = time_batches(evaluator, planes[:batch], args.seconds)

@@ -2,7 +2,9 @@
 
 Metrics, over the legal moves of each position only (what the search uses):
 
-* policy top-1 agreement: both nets rank the same legal move first;
+* policy top-1 agreement: both nets rank the same legal move first; also over the "decisive"
+  positions only, where A's best legal move leads its second by at least ``DECISIVE_MARGIN``
+  logits (disagreements elsewhere are near-ties that the search barely distinguishes);
 * mean KL divergence ``KL(A || B)`` of the legal-move softmaxes;
 * WDL mean and max absolute error between the win/draw/loss probabilities.
 """
@@ -25,6 +27,8 @@ from engine.positions import PositionReport, batches, encode_positions, read_pos
 
 DEFAULT_LIMIT = 2000
 COMPARE_BATCH = 128
+DECISIVE_MARGIN = 0.1
+"""Logit lead of A's best move over its second (about 10% in probability) that makes a position decisive."""
 
 
 @dataclass
@@ -33,12 +37,15 @@ class Comparison:
 
     positions: int
     top1_agreement: float
+    decisive_positions: int
+    top1_agreement_decisive: float
     kl_mean: float
     wdl_mean_abs: float
     wdl_max_abs: float
 
     def describe(self) -> str:
-        return (f"{self.positions} positions: policy top-1 agreement {100 * self.top1_agreement:.2f}%, "
+        return (f"{self.positions} positions: policy top-1 agreement {100 * self.top1_agreement:.2f}% "
+                f"({100 * self.top1_agreement_decisive:.2f}% on {self.decisive_positions} decisive), "
                 f"KL mean {self.kl_mean:.5f}, WDL abs error mean {self.wdl_mean_abs:.4f} "
                 f"max {self.wdl_max_abs:.4f}")
 
@@ -56,16 +63,21 @@ def evaluate_all(evaluator: Evaluator, planes: np.ndarray) -> tuple[np.ndarray, 
 def compare_outputs(policy_a: np.ndarray, wdl_a: np.ndarray, policy_b: np.ndarray, wdl_b: np.ndarray,
                     legal_indices: Sequence[np.ndarray]) -> Comparison:
     """Metrics of B against A from raw outputs (policy logits, WDL probabilities)."""
-    agreements, divergences = [], []
+    agreements, decisive, divergences = [], [], []
     for row, indices in enumerate(legal_indices):
         logits_a = policy_a[row, indices].astype(np.float64)
         logits_b = policy_b[row, indices].astype(np.float64)
         agreements.append(np.argmax(logits_a) == np.argmax(logits_b))
+        top_two = np.sort(logits_a)[-2:]
+        decisive.append(len(top_two) < 2 or top_two[1] - top_two[0] >= DECISIVE_MARGIN)
         log_a = logits_a - np.logaddexp.reduce(logits_a)
         log_b = logits_b - np.logaddexp.reduce(logits_b)
         divergences.append(float(np.sum(np.exp(log_a) * (log_a - log_b))))
     wdl_error = np.abs(wdl_a.astype(np.float64) - wdl_b.astype(np.float64))
+    agreements_decisive = np.asarray(agreements)[np.asarray(decisive, dtype=bool)]
     return Comparison(positions=len(legal_indices), top1_agreement=float(np.mean(agreements)),
+                      decisive_positions=len(agreements_decisive),
+                      top1_agreement_decisive=float(agreements_decisive.mean()) if len(agreements_decisive) else 1.0,
                       kl_mean=float(np.mean(divergences)), wdl_mean_abs=float(wdl_error.mean()),
                       wdl_max_abs=float(wdl_error.max()))
 

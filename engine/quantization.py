@@ -33,9 +33,8 @@ from torch import nn
 
 from engine import torch_warnings  # noqa: F401  (must precede torch.ao imports)
 from torch.ao.quantization import (  # noqa: E402
-    FakeQuantize, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver,
-    MovingAveragePerChannelMinMaxObserver, PerChannelMinMaxObserver, QConfig, convert,
-    disable_observer, fuse_modules, fuse_modules_qat, prepare, prepare_qat, quantize_dynamic,
+    FakeQuantize, HistogramObserver, MinMaxObserver, MovingAveragePerChannelMinMaxObserver,
+    PerChannelMinMaxObserver, QConfig, convert, disable_observer, fuse_modules, fuse_modules_qat, prepare, prepare_qat, quantize_dynamic,
 )
 
 from engine.model import ChessNet
@@ -47,8 +46,8 @@ DYNAMIC_SCHEME = "eager-dynamic-linear-w8"
 CALIBRATION_BATCH = 64
 QAT_BATCH = 64
 QAT_LEARNING_RATE = 3e-5
-QAT_OBSERVER_FRACTION = 0.5
-"""Fraction of QAT steps during which activation ranges are still learned (then frozen)."""
+QAT_CALIBRATION_POSITIONS = 512
+"""Positions that set the activation ranges (histogram observers) before QAT training starts."""
 ILLEGAL_LOGIT = -1e9
 
 
@@ -94,15 +93,17 @@ def static_qconfig(reduce_range: bool, for_loading: bool = False) -> QConfig:
 
 
 def qat_qconfig(reduce_range: bool) -> QConfig:
-    """QConfig of QAT: fake quantization with the same numerics as :func:`static_qconfig`."""
+    """QConfig of QAT: fake quantization with the numerics of :func:`static_qconfig`.
+
+    Activation ranges come from the same histogram observer as PTQ (run on the calibration
+    batches before training, then frozen), so fine-tuning starts from the PTQ net.
+    """
     activation_max = 127 if reduce_range else 255
     return QConfig(
-        activation=FakeQuantize.with_args(observer=MovingAverageMinMaxObserver, quant_min=0,
-                                          quant_max=activation_max, dtype=torch.quint8,
-                                          qscheme=torch.per_tensor_affine),
+        activation=FakeQuantize.with_args(observer=HistogramObserver, quant_min=0, quant_max=activation_max,
+                                          dtype=torch.quint8, qscheme=torch.per_tensor_affine),
         weight=FakeQuantize.with_args(observer=MovingAveragePerChannelMinMaxObserver, quant_min=-128,
-                                      quant_max=127, dtype=torch.qint8,
-                                      qscheme=torch.per_channel_symmetric))
+                                      quant_max=127, dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
 
 
 def float_layer_names(net: ChessNet) -> list[str]:
@@ -217,9 +218,10 @@ def qat_finetune(net: ChessNet, planes: np.ndarray, legal: np.ndarray, steps: in
 
     :param planes: training positions ``[N,112,8,8]``; ``legal`` is their ``[N,1858]`` legal-move mask.
     :param teacher: float net giving the targets (default: ``net`` itself, i.e. self-distillation).
-    :param steps: optimizer steps; activation ranges are learned during the first
-        ``QAT_OBSERVER_FRACTION`` of them, then frozen. The student runs in eval mode, so batch
-        norm keeps its running statistics and step 0 is the float net up to fake quantization.
+    :param steps: optimizer steps. Activation ranges are calibrated first (as in PTQ) on up to
+        ``QAT_CALIBRATION_POSITIONS`` positions and then frozen; weight ranges follow the weights.
+        The student runs in eval mode, so batch norm keeps its running statistics and step 0 is
+        the PTQ net.
     :param loss_fn: ``loss_fn((policy, wdl), (teacher_policy, teacher_wdl), legal_mask)``; a
         training command may pass a loss on game targets instead.
     """
@@ -230,13 +232,15 @@ def qat_finetune(net: ChessNet, planes: np.ndarray, legal: np.ndarray, steps: in
     float_layers = float_layer_names(net)
     student = _prepare_static(copy.deepcopy(net), qat_qconfig(activation_reduce_range()), float_layers, qat=True)
     student.eval()  # batch norm (fused or float) keeps its running statistics; fake quantization stays on
-    optimizer = torch.optim.Adam(student.parameters(), lr=learning_rate)
-    generator = np.random.default_rng(seed)
     planes_tensor = torch.from_numpy(planes)
     legal_tensor = torch.from_numpy(legal)
-    for step in tqdm(range(steps), desc="QAT", unit="step", disable=not progress):
-        if step == int(steps * QAT_OBSERVER_FRACTION):
-            student.apply(disable_observer)
+    with torch.no_grad():
+        for start in range(0, min(len(planes), QAT_CALIBRATION_POSITIONS), CALIBRATION_BATCH):
+            student(planes_tensor[start:start + CALIBRATION_BATCH])
+    student.apply(disable_observer)
+    optimizer = torch.optim.Adam(student.parameters(), lr=learning_rate)
+    generator = np.random.default_rng(seed)
+    for _ in tqdm(range(steps), desc="QAT", unit="step", disable=not progress):
         rows = torch.from_numpy(generator.choice(len(planes), size=min(batch_size, len(planes)), replace=False))
         batch = planes_tensor[rows]
         with torch.no_grad():

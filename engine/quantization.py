@@ -45,7 +45,8 @@ STATIC_SCHEME = "eager-x86-perchannel-symmetric-w8-a8-histogram"
 DYNAMIC_SCHEME = "eager-dynamic-linear-w8"
 CALIBRATION_BATCH = 64
 QAT_BATCH = 64
-QAT_LEARNING_RATE = 3e-5
+QAT_LEARNING_RATE = 1e-6
+"""Adam step size: larger steps overshoot at the start (every weight moves by ~lr at once)."""
 QAT_CALIBRATION_POSITIONS = 512
 """Positions that set the activation ranges (histogram observers) before QAT training starts."""
 ILLEGAL_LOGIT = -1e9

@@ -33,8 +33,8 @@ VALIDATION_SEED_OFFSET = 1_000_003
 
 
 def quantize_net(net: ChessNet, mode: str, boards: Sequence[Board], source: str,
-                 qat_steps: int = DEFAULT_QAT_STEPS, seed: int = 0,
-                 progress: bool = True) -> tuple[nn.Module, str, dict[str, Any]]:
+                 qat_steps: int = DEFAULT_QAT_STEPS, qat_learning_rate: float = quantization.QAT_LEARNING_RATE,
+                 seed: int = 0, progress: bool = True) -> tuple[nn.Module, str, dict[str, Any]]:
     """Quantize fp32 ``net`` in ``mode``; returns ``(module, stored precision, quantization metadata)``.
 
     :param boards: calibration (``int8-static``) or fine-tuning (``qat``) positions; unused by
@@ -51,8 +51,8 @@ def quantize_net(net: ChessNet, mode: str, boards: Sequence[Board], source: str,
         module, summary = quantization.static_quantize(net, planes, source, progress=progress)
     else:
         legal = quantization.legal_move_mask([legal_policy(board)[1] for board in boards], NUM_POLICY_MOVES)
-        module, summary = quantization.qat_finetune(net, planes, legal, qat_steps, source, seed=seed,
-                                                    progress=progress)
+        module, summary = quantization.qat_finetune(net, planes, legal, qat_steps, source,
+                                                    learning_rate=qat_learning_rate, seed=seed, progress=progress)
     info = {"backend": quantization.QUANTIZED_ENGINE, "scheme": quantization.STATIC_SCHEME,
             "reduce_range": quantization.activation_reduce_range(),
             "float_layers": quantization.float_layer_names(net), "calibration": summary.to_dict()}
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--positions", type=int, default=DEFAULT_CALIBRATION_POSITIONS,
                         help="calibration / QAT positions (default %(default)s)")
     parser.add_argument("--steps", type=int, default=DEFAULT_QAT_STEPS, help="QAT optimizer steps")
+    parser.add_argument("--lr", type=float, default=quantization.QAT_LEARNING_RATE, help="QAT Adam learning rate")
     parser.add_argument("--validate", type=int, default=DEFAULT_VALIDATION_POSITIONS,
                         help="held-out positions for the fp32 agreement check (0 skips it)")
     parser.add_argument("--seed", type=int, default=0)
@@ -100,7 +101,7 @@ def main(argv: list[str]) -> int:
             return 1
         boards = expand_positions(read, args.positions, seed=args.seed)
     module, precision, info = quantize_net(net, args.mode, boards, args.calib or "", qat_steps=args.steps,
-                                           seed=args.seed, progress=not args.no_progress)
+                                           qat_learning_rate=args.lr, seed=args.seed, progress=not args.no_progress)
     if args.validate:
         held_out = generate_positions(args.validate, seed=args.seed + VALIDATION_SEED_OFFSET, starts=read)
         comparison = compare_evaluators(make_evaluator(net, net_file.config, "fp32", device="cpu"),

@@ -16,8 +16,10 @@ lowering needs it, and it costs nothing in eager mode. An lc0 importer must perm
 dense layer's input dimension accordingly (lc0 flattens NCHW).
 
 The module carries quantization stubs (identity in float) so that eager static quantization
-(:mod:`engine.quantization`) can fuse and convert it in place; the layers that stay in float in
-int8 mode (final policy conv, last dense layers, SE) sit between a ``DeQuantStub`` and the end.
+(:mod:`engine.quantization`) can fuse and convert it in place. The layers that stay in float in
+int8 mode sit after a ``DeQuantStub``: the whole policy head (it ranks the moves; quantizing its
+first conv cost about a point of top-1 agreement, see docs/precision.md), the last dense layer
+of the value and moves-left heads, and the SE units.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +36,7 @@ from engine import torch_warnings  # noqa: F401  (filters deprecation warnings b
 from torch.ao.quantization import DeQuantStub, QuantStub  # noqa: E402
 from torch.ao.nn.quantized import FloatFunctional  # noqa: E402
 
-from cython_ext.encoding import CONV_POLICY_PLANES, NUM_INPUT_PLANES, NUM_POLICY_MOVES, conv_policy_gather
+from cython_ext.encoding import CONV_POLICY_PLANES, NUM_INPUT_PLANES, conv_policy_gather
 
 WDL_OUTPUTS = 3
 BOARD_SQUARES = 64
@@ -94,13 +97,13 @@ class NetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, object]) -> NetConfig:
+    def from_dict(cls, values: dict[str, Any]) -> NetConfig:
         """Config from stored metadata; unknown keys are an error (a newer format)."""
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown architecture keys {sorted(unknown)}")
-        return cls(**{key: int(value) for key, value in values.items()})  # type: ignore[arg-type]
+        return cls(**{key: int(value) for key, value in values.items()})
 
 
 class SqueezeExcitation(nn.Module):
@@ -147,7 +150,8 @@ class ResidualBlock(nn.Module):
             return self.se(out, x)
         return self.skip_add.add_relu(out, x)
 
-    def fusion_groups(self) -> list[list[str]]:
+    @staticmethod
+    def fusion_groups() -> list[list[str]]:
         return [["conv1", "bn1", "relu1"], ["conv2", "bn2"]]
 
 
@@ -202,10 +206,10 @@ class ChessNet(nn.Module):
         """Module name groups that eager quantization fuses (conv-BN(-ReLU), linear-ReLU)."""
         groups = [["input_conv", "input_bn", "input_relu"], ["policy_conv", "policy_bn", "policy_relu"],
                   ["value_conv", "value_bn", "value_relu"], ["value_fc", "value_fc_relu"]]
-        for index, block in enumerate(self.blocks):
-            groups += [[f"blocks.{index}.{name}" for name in group] for group in block.fusion_groups()]
+        for index in range(len(self.blocks)):
+            groups += [[f"blocks.{index}.{name}" for name in group] for group in ResidualBlock.fusion_groups()]
         if self.moves_left is not None:
-            groups += [[f"moves_left.{name}" for name in group] for group in self.moves_left.fusion_groups()]
+            groups += [[f"moves_left.{name}" for name in group] for group in MovesLeftHead.fusion_groups()]
         return groups
 
 
@@ -227,7 +231,8 @@ class MovesLeftHead(nn.Module):
         x = self.fc_relu(self.fc(_flatten_nhwc(x)))
         return torch.relu(self.out(self.dequant(x))).squeeze(1)
 
-    def fusion_groups(self) -> list[list[str]]:
+    @staticmethod
+    def fusion_groups() -> list[list[str]]:
         return [["conv", "bn", "relu"], ["fc", "fc_relu"]]
 
 
@@ -262,10 +267,10 @@ def random_net(config: NetConfig, seed: int = 0) -> ChessNet:
                 module.bias.copy_(0.1 * torch.randn(module.num_features, generator=generator))
         net.eval()
         policy, wdl, _ = net(_reference_planes())
-        net.policy_out.weight.mul_(RANDOM_POLICY_LOGIT_STD / policy.std())
-        net.policy_out.bias.mul_(RANDOM_POLICY_LOGIT_STD / policy.std())
-        net.value_out.weight.mul_(RANDOM_WDL_LOGIT_STD / wdl.std())
-        net.value_out.bias.mul_(RANDOM_WDL_LOGIT_STD / wdl.std())
+        for layer, scale in ((net.policy_out, RANDOM_POLICY_LOGIT_STD / policy.std()),
+                             (net.value_out, RANDOM_WDL_LOGIT_STD / wdl.std())):
+            for parameter in layer.parameters():
+                parameter.mul_(scale)
     return net
 
 

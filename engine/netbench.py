@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine.evaluator import PRECISIONS, Evaluator, make_evaluator, resolve_device, set_threads
-from engine.model import NetConfig, random_net
+from engine.model import ChessNet, NetConfig, random_net
 from engine.netfile import NetFileError, build_metadata, instantiate, read_net_file, save_net
 from engine.positions import encode_positions, generate_positions
 from engine.quantize import quantize_net
@@ -117,7 +117,7 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterato
         net, stored, source = random_net(config, seed=args.seed), "fp32", f"random {config.name}"
     for precision in precisions:
         module, module_precision, info = net, stored, None
-        if stored == "fp32" and precision in ("int8-static", "int8-dynamic"):
+        if stored == "fp32" and isinstance(net, ChessNet) and precision in ("int8-static", "int8-dynamic"):
             print(f"netbench: quantizing {config.name} to {precision}"
                   + (f" (calibrating on {args.calib_positions} generated positions)"
                      if precision == "int8-static" else ""), file=sys.stderr)

@@ -143,14 +143,15 @@ def instantiate(net_file: NetFile) -> nn.Module:
     :raises NetFileError: weights that do not fit the declared architecture, or an int8 file on a
         machine without the int8 engine.
     """
-    skeleton = ChessNet(net_file.config).eval()
+    float_net = ChessNet(net_file.config).eval()
+    skeleton: nn.Module = float_net
     try:
         if net_file.precision == "int8-static":
             info = net_file.quantization
-            skeleton = quantization.static_skeleton(skeleton, bool(info.get("reduce_range", False)),
+            skeleton = quantization.static_skeleton(float_net, bool(info.get("reduce_range", False)),
                                                     list(info.get("float_layers", [])))
         elif net_file.precision == "int8-dynamic":
-            skeleton = quantization.dynamic_quantize(skeleton)
+            skeleton = quantization.dynamic_quantize(float_net)
     except quantization.QuantizationUnavailable as error:
         raise NetFileError(f"{net_file.path}: {error}") from None
     except KeyError as error:

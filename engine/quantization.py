@@ -130,7 +130,7 @@ def _prepare_static(net: ChessNet, qconfig: QConfig, float_layers: Sequence[str]
         fuse_modules_qat(net, quantized_groups, inplace=True)
     else:
         fuse_modules(net, quantized_groups, inplace=True)
-    net.qconfig = qconfig
+    net.qconfig = qconfig  # type: ignore[assignment]
     modules = dict(net.named_modules())
     for name in float_layers:
         modules[name].qconfig = None
@@ -152,7 +152,7 @@ def static_skeleton(net: ChessNet, reduce_range: bool, float_layers: Sequence[st
     return convert(prepared.eval(), inplace=True)
 
 
-def dynamic_quantize(net: ChessNet) -> ChessNet:
+def dynamic_quantize(net: nn.Module) -> nn.Module:
     """int8-dynamic: dense layers with int8 weights and per-batch activation scales (convs stay float)."""
     require_int8_engine()
     return quantize_dynamic(copy.deepcopy(net).eval(), {nn.Linear}, dtype=torch.qint8)

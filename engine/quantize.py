@@ -40,6 +40,7 @@ def quantize_net(net: ChessNet, mode: str, boards: Sequence[Board], source: str,
     :param boards: calibration (``int8-static``) or fine-tuning (``qat``) positions; unused by
         ``int8-dynamic``.
     """
+    info: dict[str, Any]
     if mode == "int8-dynamic":
         info = {"backend": quantization.QUANTIZED_ENGINE, "scheme": quantization.DYNAMIC_SCHEME,
                 "float_layers": ["all convolutions"], "calibration": None}
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
     except NetFileError as error:
         print(f"quantize: {error}", file=sys.stderr)
         return 1
-    if net_file.precision != "fp32":
+    if net_file.precision != "fp32" or not isinstance(net, ChessNet):
         print(f"quantize: {args.net} holds {net_file.precision} weights; quantize from an fp32 net", file=sys.stderr)
         return 1
     boards: list[Board] = []

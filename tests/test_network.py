@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from cython_ext.encoding import CONV_POLICY_PLANES, NUM_POLICY_MOVES, conv_policy_gather, legal_policy
+from cython_ext.encoding import CONV_POLICY_PLANES, NUM_POLICY_MOVES, conv_policy_gather
 from cython_ext.position import Board
 from engine import netbench, netcompare, quantize
 from engine.evaluator import load_evaluator, make_evaluator

@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engine quantize", description=__doc__.split("\n")[0])
     parser.add_argument("--net", required=True, metavar="IN", help="fp32 net file")
     parser.add_argument("--mode", required=True, choices=MODES)
-    parser.add_argument("--calib", metavar="FILE", help="FEN/EPD or PGN positions (required except int8-dynamic)")
+    parser.add_argument("--calib", metavar="FILE",
+                        help="FEN/EPD or PGN positions (required except for int8-dynamic); also seeds validation")
     parser.add_argument("--out", required=True, metavar="OUT", help="output net file")
     parser.add_argument("--positions", type=int, default=DEFAULT_CALIBRATION_POSITIONS,
                         help="calibration / QAT positions (default %(default)s)")
@@ -89,11 +90,12 @@ def main(argv: list[str]) -> int:
     if net_file.precision != "fp32" or not isinstance(net, ChessNet):
         print(f"quantize: {args.net} holds {net_file.precision} weights; quantize from an fp32 net", file=sys.stderr)
         return 1
+    if args.mode != "int8-dynamic" and not args.calib:
+        print(f"quantize: --calib FILE is required for {args.mode}", file=sys.stderr)
+        return 2
+    read: list[Board] | None = None  # None: validate on positions generated from the opening book
     boards: list[Board] = []
-    if args.mode != "int8-dynamic" or args.validate:
-        if not args.calib:
-            print(f"quantize: --calib FILE is required for {args.mode} and for validation", file=sys.stderr)
-            return 2
+    if args.calib:
         report = PositionReport(args.calib)
         read = read_positions(args.calib, report=report)
         print(report.describe(), file=sys.stderr)

@@ -80,7 +80,8 @@ cdef struct Pending:
     uint64_t key         # NN cache key of the leaf
     int depth
     int num_moves
-    int path[MAX_DEPTH]
+    int mate_move        # index of a move that mates at once, -1 if none
+    int path[MAX_DEPTH + 1]
 
 
 cdef inline uint64_t _rotl(uint64_t x, int k) noexcept nogil:
@@ -410,6 +411,34 @@ cdef class SearchTree:
                 i += 2
         return 0
 
+    cdef int _find_mate_in_one(self, Move* moves, int num_moves) noexcept nogil:
+        """Index of a move of the walk position that checkmates, or -1.
+
+        A few microseconds per expansion, against ~100 for a network call: it makes
+        every mate in one exact at its first expansion, even with an untrained net.
+        """
+        cdef Move replies[MAX_MOVES]
+        cdef int i
+        cdef bint mate
+        for i in range(num_moves):
+            make_move(self.walk, moves[i])
+            mate = generate_legal(self.walk, replies) == 0 and in_check(self.walk)
+            unmake_move(self.walk)
+            if mate:
+                return i
+        return -1
+
+    cdef void _add_mating_child(self, int* path, int depth, int node_index, int mate_move) noexcept nogil:
+        """Attach the proven-win child of a mate in one and prove its ancestors."""
+        cdef int child = self._new_node()
+        if child < 0:
+            return
+        self.nodes[child].bound = BOUND_WIN
+        self.nodes[child].bound_plies = 1
+        self.edges[self.nodes[node_index].first_edge + mate_move].child = child
+        path[depth + 1] = child
+        self._prove(path, depth + 1)
+
     cdef void _expand(self, int node_index, Move* moves, float* priors, int num_moves) noexcept nogil:
         cdef int first = self._new_edges(num_moves), i
         cdef Node* node = &self.nodes[node_index]
@@ -429,8 +458,8 @@ cdef class SearchTree:
         return &self.cache[key % <uint64_t>self.cache_size]
 
     cdef int _gather(self, int limit) noexcept nogil:
-        cdef int n = 0, attempts = 0, depth, node, e, num_moves, child, i
-        cdef int path[MAX_DEPTH]
+        cdef int n = 0, attempts = 0, depth, node, e, num_moves, child, i, mate_move
+        cdef int path[MAX_DEPTH + 1]
         cdef Move moves[MAX_MOVES]
         cdef Node* leaf
         cdef CacheEntry* slot
@@ -470,13 +499,19 @@ cdef class SearchTree:
                         continue  # re-enter: the bound branch above backs it up
                     key = _nn_key(self.walk)
                     slot = self._cache_slot(key)
+                    mate_move = self._find_mate_in_one(moves, num_moves)
                     if slot != NULL and slot.priors != NULL and slot.key == key and slot.num_moves == num_moves:
                         self.cache_hits += 1
                         self._expand(node, moves, slot.priors, num_moves)
-                        self._backup(path, depth, -slot.wl, slot.d, False)
+                        if mate_move >= 0:
+                            self._add_mating_child(path, depth, node, mate_move)
+                            self._backup(path, depth, -1.0, 0.0, False)
+                        else:
+                            self._backup(path, depth, -slot.wl, slot.d, False)
                         break
                     p = &self.pending[n]
                     p.key = key
+                    p.mate_move = mate_move
                     p.depth = depth
                     p.num_moves = num_moves
                     for i in range(depth + 1):
@@ -547,7 +582,11 @@ cdef class SearchTree:
                 priors[i] = <float>(priors[i] / total)
             self._expand(p.path[p.depth], &self.pending_moves[k * MAX_MOVES], priors, num_moves)
             wl = wdl[k, 0] - wdl[k, 2]  # for the side to move at the leaf
-            self._backup(p.path, p.depth, -wl, wdl[k, 1], True)
+            if p.mate_move >= 0:
+                self._add_mating_child(p.path, p.depth, p.path[p.depth], p.mate_move)
+                self._backup(p.path, p.depth, -1.0, 0.0, True)
+            else:
+                self._backup(p.path, p.depth, -wl, wdl[k, 1], True)
             slot = self._cache_slot(p.key)
             if slot == NULL:
                 continue

@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-V", "--version"):
         print(f"{ENGINE_NAME} {__version__}")
         return 0
-    print(usage())
-    return 0 if not argv else 2
+    from uci.protocol import main as uci_main
+
+    return uci_main(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""The real `engine` process driven by a real UCI client (python-chess) and by raw stdin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import chess
+import chess.engine
+import pytest
+
+from engine.model import NetConfig, random_net
+from engine.netfile import build_metadata, save_net
+
+ENGINE = [sys.executable, "-m", "engine.cli"]
+
+
+@pytest.fixture(scope="module")
+def tiny_net(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("nets") / "tiny.pt"
+    config = NetConfig(filters=16, blocks=1)
+    save_net(path, random_net(config, seed=1), build_metadata(config, "fp32"))
+    return str(path)
+
+
+@pytest.fixture()
+def uci(tiny_net):
+    engine = chess.engine.SimpleEngine.popen_uci(ENGINE + ["--net", tiny_net, "--threads", "1"], timeout=60)
+    yield engine
+    engine.quit()
+
+
+def test_handshake_and_options(uci):
+    assert uci.id["name"].startswith("AZChess")
+    for name in ("WeightsFile", "Precision", "Device", "Threads", "MinibatchSize", "NNCacheSize", "CPuct",
+                 "CPuctBase", "CPuctFactor", "FpuValue", "PolicyTemperature", "MultiPV", "Ponder",
+                 "UCI_ShowWDL", "UCI_Chess960", "Move Overhead", "RamLimitMb"):
+        assert name in uci.options, name
+
+
+def test_plays_a_legal_game(uci):
+    board = chess.Board()
+    while not board.is_game_over() and board.ply() < 60:
+        result = uci.play(board, chess.engine.Limit(nodes=40))
+        assert result.move in board.legal_moves
+        board.push(result.move)
+
+
+def test_analyse_multipv_and_wdl(uci):
+    uci.configure({"UCI_ShowWDL": True})
+    infos = uci.analyse(chess.Board(), chess.engine.Limit(nodes=200), multipv=3)
+    assert len(infos) == 3
+    assert len({info["pv"][0] for info in infos}) == 3
+    assert all("wdl" in info and "nodes" in info and "nps" in info and "hashfull" in info for info in infos)
+
+
+def test_ponder(uci):
+    board = chess.Board()
+    result = uci.play(board, chess.engine.Limit(nodes=100), ponder=True)
+    assert result.move in board.legal_moves
+    if result.ponder is not None:
+        board.push(result.move)
+        assert result.ponder in board.legal_moves
+
+
+def test_mate_in_one_with_untrained_net(uci, data_dir):
+    for fen in (data_dir / "mate1.fen").read_text().split("\n"):
+        if not fen.strip():
+            continue
+        board = chess.Board(fen)
+        info = uci.analyse(board, chess.engine.Limit(nodes=400))
+        board.push(info["pv"][0])
+        assert board.is_checkmate(), fen
+        assert info["score"].relative == chess.engine.Mate(1)
+
+
+def test_chess960_castling_notation(uci):
+    board = chess.Board("1r2k1r1/8/8/8/8/8/8/1R2K1R1 w GBgb - 0 1", chess960=True)
+    moves = set()
+    for _ in range(3):
+        info = uci.analyse(board, chess.engine.Limit(nodes=50), multipv=20)
+        moves |= {i["pv"][0] for i in info}
+    assert all(m in board.legal_moves for m in moves)
+
+
+def test_fast_games_never_lose_on_time(tiny_net):
+    players = [chess.engine.SimpleEngine.popen_uci(ENGINE + ["--net", tiny_net, "--threads", "1"]) for _ in range(2)]
+    try:
+        for game in range(2):
+            board = chess.Board()
+            clocks = [1.0, 1.0]
+            while not board.is_game_over(claim_draw=True) and board.ply() < 120:
+                side = 0 if board.turn == chess.WHITE else 1
+                engine = players[(side + game) % 2]
+                limit = chess.engine.Limit(white_clock=clocks[0], black_clock=clocks[1], white_inc=0.01,
+                                           black_inc=0.01)
+                start = time.monotonic()
+                result = engine.play(board, limit)
+                clocks[side] -= time.monotonic() - start
+                assert clocks[side] > 0, f"time loss at ply {board.ply()}"
+                clocks[side] += 0.01
+                assert result.move in board.legal_moves
+                board.push(result.move)
+    finally:
+        for engine in players:
+            engine.quit()
+
+
+def run_raw(lines: list[str], tiny_net: str, delay: float = 0.0, timeout: float = 60) -> list[str]:
+    process = subprocess.Popen(ENGINE + ["--net", tiny_net, "--threads", "1"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in lines:
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+        if delay:
+            time.sleep(delay)
+    process.stdin.close()
+    out = process.stdout.read()
+    assert process.wait(timeout=timeout) == 0
+    return out.splitlines()
+
+
+def test_stop_and_isready_during_infinite_search(tiny_net):
+    out = run_raw(["uci", "isready", "position startpos", "go infinite", "isready", "stop", "isready",
+                   "quit"], tiny_net, delay=0.3)
+    assert out.count("readyok") == 3
+    best = [l for l in out if l.startswith("bestmove")]
+    assert len(best) == 1 and chess.Move.from_uci(best[0].split()[1]) in chess.Board().legal_moves
+
+
+def test_garbage_bad_fen_and_illegal_moves(tiny_net):
+    out = run_raw(["uci", "hello world", "setoption name Nope value 3", "setoption name MinibatchSize value x",
+                   "position fen not a fen", "position startpos moves e2e4 e7e5 e1e8", "go nodes 20",
+                   "isready"], tiny_net, delay=0.1)
+    strings = [l for l in out if l.startswith("info string")]
+    assert any("unknown command" in l for l in strings)
+    assert any("unknown option" in l for l in strings)
+    assert any("MinibatchSize" in l for l in strings)
+    assert any("invalid FEN" in l for l in strings)
+    assert any("illegal move e1e8" in l for l in strings)
+    best = [l for l in out if l.startswith("bestmove")]
+    board = chess.Board()
+    board.push_uci("e2e4")
+    board.push_uci("e7e5")  # the position up to the illegal move
+    assert len(best) == 1 and chess.Move.from_uci(best[0].split()[1]) in board.legal_moves
+
+
+def test_tiny_clock_and_no_legal_moves(tiny_net):
+    out = run_raw(["position startpos", "go wtime 0 btime 0", "isready",
+                   "position fen 7k/5Q2/6K1/8/8/8/8/8 b - - 0 1", "go movetime 10", "isready"], tiny_net, delay=0.5)
+    best = [l for l in out if l.startswith("bestmove")]
+    assert len(best) == 2
+    assert chess.Move.from_uci(best[0].split()[1]) in chess.Board().legal_moves
+    assert best[1] == "bestmove 0000"
+
+
+def test_quit_while_searching_and_eof(tiny_net):
+    start = time.monotonic()
+    run_raw(["position startpos", "go infinite", "quit"], tiny_net, delay=0.2)
+    out = run_raw(["position startpos", "go infinite"], tiny_net, delay=0.2)  # EOF ends it
+    assert any(l.startswith("bestmove") for l in out)
+    assert time.monotonic() - start < 30

@@ -13,6 +13,7 @@ import sys
 from engine import ENGINE_NAME, __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("engine.bench", "fixed search of fixed positions: node total and nodes/second"),
     "perft": ("engine.perft", "count leaf nodes of the move generator (Stockfish-style output)"),
     "quantize": ("engine.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
     "netbench": ("engine.netbench", "network throughput per precision and batch size"),

@@ -108,7 +108,7 @@ class Searcher:
 
     def _run(self, board: Board, limits: Limits) -> None:
         try:
-            self._search(board, limits)
+            self.search(board, limits)
         except Exception as error:  # never leave the GUI without a bestmove
             self.send(f"info string search error: {type(error).__name__}: {error}")
             legal = board.legal_moves
@@ -119,7 +119,8 @@ class Searcher:
         self._active = False
         self.send(line)
 
-    def _search(self, board: Board, limits: Limits) -> None:
+    def search(self, board: Board, limits: Limits) -> None:
+        """Search synchronously in the calling thread (the thread body; also used by `engine bench`)."""
         tree = self.tree
         legal = board.legal_moves
         if not legal:

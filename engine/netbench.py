@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from engine.evaluator import PRECISIONS, Evaluator, make_evaluator, resolve_device, set_threads
+from engine.evaluator import PRECISIONS, Evaluator, available_cores, make_evaluator, resolve_device, set_threads
 from engine.model import ChessNet, NetConfig, random_net
 from engine.netfile import NetFileError, build_metadata, instantiate, read_net_file, save_net
 from engine.positions import encode_positions, generate_positions
@@ -37,6 +37,8 @@ PROC_CLEAR_REFS = "/proc/self/clear_refs"
 PROC_STATUS = "/proc/self/status"
 RESET_PEAK_RSS = "5"
 BYTES_PER_MB = 1e6
+BUSY_LOAD_MARGIN = 0.5
+"""Load average beyond the cores left free that triggers the contention warning."""
 
 
 @dataclass
@@ -212,6 +214,9 @@ def main(argv: list[str]) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"netbench: {threads} torch threads, load average {load:.2f}, torch {torch.__version__}",
           file=sys.stderr)
+    if load + threads > available_cores() + BUSY_LOAD_MARGIN:
+        print(f"netbench: warning: other processes keep {load:.1f} cores busy; {threads} torch threads on "
+              f"{available_cores()} cores will be slowed down unevenly (try --threads 1)", file=sys.stderr)
     if not args.json:
         print(f"{'precision':<13} {'batch':>5} {'positions/s':>11} {'latency_ms':>10} {'vs_fp32':>7} "
               f"{'peak_mb':>9} {'file_mb':>8}")

@@ -141,13 +141,15 @@ class ResidualBlock(nn.Module):
         self.relu1 = nn.ReLU()
         self.conv2 = nn.Conv2d(filters, filters, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(filters)
+        # The skip add happens inside the SE unit when there is one (in float), else here (int8-able).
         self.se = SqueezeExcitation(filters, filters // se_ratio) if se_ratio else None
-        self.skip_add = FloatFunctional()
+        self.skip_add = None if se_ratio else FloatFunctional()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
         if self.se is not None:
             return self.se(out, x)
+        assert self.skip_add is not None
         return self.skip_add.add_relu(out, x)
 
     @staticmethod

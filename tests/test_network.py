@@ -26,7 +26,8 @@ from engine.positions import (
 from engine.quantize import quantize_net
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*TypedStorage is deprecated",
-                                        "ignore:.*quant_min and quant_max", "ignore:.*quantized tensor creation")
+                                        "ignore:.*quant_min and quant_max", "ignore:.*quantized tensor creation",
+                                        "ignore:Detected pickle protocol")
 SMALL = NetConfig.from_arch("32x2")
 MEDIUM = NetConfig.from_arch("64x3")
 # Agreement with fp32 over legal moves required of each precision on a random 64x3 net
@@ -131,6 +132,23 @@ def test_int8_round_trip_is_equal(int8_file: pathlib.Path, tmp_path: pathlib.Pat
             assert torch.equal(value.int_repr() if value.is_quantized else value,
                                second[key].int_repr() if second[key].is_quantized else second[key]), key
     assert net_file.quantization["calibration"]["positions"] == 256
+
+
+@pytest.mark.parametrize("mode", ["int8-static", "int8-dynamic"])
+def test_se_and_moves_left_nets_quantize_and_reload(mode: str, tmp_path: pathlib.Path, boards: list[Board]) -> None:
+    config = NetConfig.from_arch("32x2-se4", moves_left_channels=8)
+    net = random_net(config, seed=8)
+    module, precision, info = quantize_net(net, mode, generate_positions(64, seed=2), "generated", progress=False)
+    save_net(tmp_path / "se.pt", module, build_metadata(config, precision, info))
+    reloaded, _ = load_net(tmp_path / "se.pt")
+    planes = torch.from_numpy(encode_positions(boards[:8]))
+    with torch.inference_mode():
+        policy, wdl, moves_left = reloaded(planes)
+        assert torch.equal(policy, module(planes)[0])
+    assert moves_left is not None and moves_left.shape == (8,)
+    comparison = compare_evaluators(make_evaluator(net, config, "fp32", device="cpu"),
+                                    make_evaluator(reloaded, config, precision, device="cpu"), boards)
+    assert comparison.top1_agreement >= MIN_TOP1["int8-static"], comparison.describe()
 
 
 def test_int8_file_is_smaller(fp32_file: pathlib.Path, int8_file: pathlib.Path) -> None:

@@ -66,7 +66,7 @@ _FILES = "abcdefgh"
 _QUEEN_DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1), (-1, 0), (-1, 1))
 _KNIGHT_DIRECTIONS = ((1, 2), (2, 1), (2, -1), (1, -2), (-1, -2), (-2, -1), (-2, 1), (-1, 2))
 CONV_POLICY_PLANES = 80
-"""Channels of lc0's convolutional policy head (73 used: 56 queen-line, 8 knight, 9 underpromotion... see ``conv_policy_gather``)."""
+"""Channels of lc0's convolutional policy head; 73 are used (see :func:`conv_policy_gather`)."""
 
 
 def _square_name(sq: int) -> str:
@@ -257,13 +257,10 @@ def encode_batch(boards, out=None) -> np.ndarray:
 
 def policy_index(Board board, str uci) -> int:
     """Policy index (0..1857) of a legal move given in UCI notation."""
-    cdef Move moves[MAX_MOVES]
-    cdef int n = generate_legal(board.pos, moves), i
-    legal = board.legal_moves
-    for i in range(n):
-        if legal[i] == uci:
-            return move_policy_index(board.pos, moves[i])
-    raise ValueError(f"illegal move {uci} in {board.fen()}")
+    moves, indices = legal_policy(board)
+    if uci not in moves:
+        raise ValueError(f"illegal move {uci} in {board.fen()}")
+    return int(indices[moves.index(uci)])
 
 
 def legal_policy(Board board):

@@ -255,7 +255,6 @@ cdef class SearchTree:
                     reuse = False
         if position_copy(self.root_pos, new) != 0:
             raise MemoryError("cannot copy the position")
-        self.root_pos.chess960 = new.chess960
         if reuse:
             self.root = node
             self.nodes[node].bound = BOUND_NONE  # the root is searched, never scored as a leaf

@@ -395,16 +395,11 @@ cdef inline int _add_targets(Move* moves, int n, int frm, Bitboard targets) noex
     return n
 
 
-cdef int _castling_squares(int right, int* kto, int* rto) noexcept nogil:
-    # King and rook destinations are fixed by the right, in Chess960 too.
-    cdef int back = 0 if right < 2 else 56
-    if right & 1:  # OOO (rights 1 and 3)
-        kto[0] = back + 2
-        rto[0] = back + 3
-    else:
-        kto[0] = back + 6
-        rto[0] = back + 5
-    return 0
+cdef inline void _castling_targets(int ksq, int rsq, int* kto, int* rto) noexcept nogil:
+    """Destinations of a castling king (on ksq) and rook (on rsq): g/f or c/d files, in Chess960 too."""
+    cdef int back = ksq & 56
+    kto[0] = back + (6 if rsq > ksq else 2)
+    rto[0] = back + (5 if rsq > ksq else 3)
 
 
 cdef int generate_legal(const Position* pos, Move* moves) noexcept nogil:
@@ -522,7 +517,7 @@ cdef int generate_legal(const Position* pos, Move* moves) noexcept nogil:
             if not (pos.st.castling & (1 << right)):
                 continue
             rsq = pos.castling_rook[right]
-            _castling_squares(right, &kto, &rto)
+            _castling_targets(ksq, rsq, &kto, &rto)
             path = (BETWEEN[ksq][kto] | sq_bb(kto) | BETWEEN[rsq][rto] | sq_bb(rto)) \
                 & ~(sq_bb(ksq) | sq_bb(rsq))
             if path & occ:
@@ -603,9 +598,9 @@ cdef bint _ep_capture_legal(const Position* pos, int ep) noexcept nogil:
 
 cdef int castling_king_destination(const Position* pos, Move m) noexcept nogil:
     """Square the king lands on for castling move ``m`` (king takes rook)."""
-    cdef int frm = move_from(m), to = move_to(m)
-    cdef int back = frm & 56
-    return back + (6 if to > frm else 2)
+    cdef int kto, rto
+    _castling_targets(move_from(m), move_to(m), &kto, &rto)
+    return kto
 
 
 cdef int make_move(Position* pos, Move m) noexcept nogil:
@@ -635,8 +630,7 @@ cdef int make_move(Position* pos, Move m) noexcept nogil:
     ep = NO_SQUARE
 
     if kind == MOVE_CASTLING:
-        kto = (frm & 56) + (6 if to > frm else 2)
-        rto = (frm & 56) + (5 if to > frm else 3)
+        _castling_targets(frm, to, &kto, &rto)
         _remove(pos, frm)
         _remove(pos, to)
         _put(pos, piece, kto)
@@ -708,8 +702,7 @@ cdef void unmake_move(Position* pos) noexcept nogil:
     if us == BLACK:
         pos.fullmove -= 1
     if kind == MOVE_CASTLING:
-        kto = (frm & 56) + (6 if to > frm else 2)
-        rto = (frm & 56) + (5 if to > frm else 3)
+        _castling_targets(frm, to, &kto, &rto)
         _remove(pos, kto)
         _remove(pos, rto)
         _put(pos, KING | (us << 3), frm)

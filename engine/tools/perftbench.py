@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             ref, t_ref = timed(lambda: python_chess_perft(chess.Board(fen), depth, bulk))
             assert ours == ref, (name, ours, ref)
             label = f"perft {name} d{depth} {'bulk' if bulk else 'make/unmake'} (leaves/s)"
-            print(f"{label:<44}{ours / t_ours:>16,.0f}{ref / t_ref:>16,.0f}{(ref / t_ref and (ours / t_ours) / (ref / t_ref)):>8.0f}x")
+            print(f"{label:<44}{ours / t_ours:>16,.0f}{ref / t_ref:>16,.0f}{(ours / t_ours) / (ref / t_ref):>8.0f}x")
     for bulk, depth in ((True, args.depth), (False, args.depth - 1)):
         nodes, elapsed = timed(lambda: Board().perft(depth, bulk=bulk))
         label = f"perft startpos d{depth} {'bulk' if bulk else 'make/unmake'} (leaves/s)"

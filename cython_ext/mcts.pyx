@@ -642,6 +642,20 @@ cdef class SearchTree:
         return None, 0
 
     @property
+    def top_two_visits(self) -> tuple:
+        """Visits of the two most visited root children (0 when absent); cheap, for smart pruning."""
+        cdef Node* root = &self.nodes[self.root]
+        cdef int e, child, visits, first = 0, second = 0
+        for e in range(root.first_edge, root.first_edge + (root.num_edges if root.expanded else 0)):
+            child = self.edges[e].child
+            visits = self.nodes[child].visits if child >= 0 else 0
+            if visits > first:
+                first, second = visits, first
+            elif visits > second:
+                second = visits
+        return first, second
+
+    @property
     def hashfull(self) -> int:
         """NN cache occupancy in permille (UCI ``hashfull``)."""
         return 0 if self.cache_size == 0 else 1000 * self.cache_used // self.cache_size

@@ -73,6 +73,7 @@ class Searcher:
         self._limits = Limits()
         self._start_time = 0.0
         self._active = False
+        self._only_move = False
 
     @property
     def searching(self) -> bool:
@@ -127,6 +128,7 @@ class Searcher:
             self.send("info depth 0 score " + ("mate 0" if board.is_check() else "cp 0"))
             self._send_bestmove("bestmove 0000")
             return
+        self._only_move = len(legal) == 1
         tree.set_position(board)
         start_visits = tree.root_visits
         if not tree.root_expanded:
@@ -186,11 +188,11 @@ class Searcher:
         """Smart pruning: the runner-up cannot catch up in the time left."""
         if self.params.smart_pruning <= 0 or elapsed_ms < SMART_PRUNING_MIN_S * 1000 or playouts < 1:
             return False
-        kids = self.tree.children()
-        if len(kids) < 2:
+        if self._only_move:
             return True
+        first, second = self.tree.top_two_visits
         expected = playouts / elapsed_ms * remaining_ms / self.params.smart_pruning
-        return kids[0]["visits"] - kids[1]["visits"] > expected
+        return first - second > expected
 
     def _send_info(self, board: Board, start_visits: int) -> None:
         tree = self.tree

@@ -27,6 +27,13 @@ Proven results propagate: a move into checkmate is a proven win; a node with
 a proven-winning child is a proven loss for the player who moved into it,
 and one whose children are all proven losses is a proven win. Mate distances
 are kept so the UCI layer can print ``score mate N``.
+
+Profiling (``engine profile``): with :attr:`SearchTree.profiling` set, gather,
+apply and clear charge their monotonic clock time to three buckets -- game
+state (move generation, make/unmake, terminal checks), encoding (input planes
+and policy indices) and tree (selection, expansion, backup, NN cache) -- read
+back with :attr:`SearchTree.profile`. Switched off, each switch point costs
+one untaken branch.
 """
 
 import numpy as np
@@ -35,6 +42,7 @@ from libc.math cimport sqrt, log, exp
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.string cimport memset
 from libc.stdint cimport uint64_t, int8_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from cython_ext.position cimport (
     Board, Position, Move, position_new, position_free, position_copy, generate_legal,
@@ -50,6 +58,16 @@ cdef enum:
     BOUND_LOSS = 2    # ... loses
     BOUND_DRAW = 3
     MAX_DEPTH = 256
+
+cdef enum:
+    # Profiling buckets; IDLE collects the time outside gather/apply/clear and is never reported.
+    PROFILE_IDLE = 0
+    PROFILE_STATE = 1
+    PROFILE_ENCODING = 2
+    PROFILE_TREE = 3
+    PROFILE_BUCKETS = 4
+
+PROFILE_NAMES = {PROFILE_STATE: "state", PROFILE_ENCODING: "encoding", PROFILE_TREE: "tree"}
 
 BOUND_NAMES = {BOUND_NONE: None, BOUND_WIN: "win", BOUND_LOSS: "loss", BOUND_DRAW: "draw"}
 
@@ -86,6 +104,12 @@ cdef struct Pending:
 
 cdef inline uint64_t _rotl(uint64_t x, int k) noexcept nogil:
     return (x << k) | (x >> (64 - k))
+
+
+cdef inline double _monotonic() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec + now.tv_nsec * 1e-9
 
 
 cdef uint64_t _nn_key(const Position* pos) noexcept nogil:
@@ -130,6 +154,10 @@ cdef class SearchTree:
     cdef public double cpuct, cpuct_base, cpuct_factor, fpu_value, policy_temperature
     cdef readonly long long collisions, cache_hits, terminal_hits, depth_sum, leaves
     cdef readonly int max_depth
+    cdef public bint profiling
+    cdef double profile_seconds[PROFILE_BUCKETS]
+    cdef double profile_lap
+    cdef int profile_bucket
 
     def __cinit__(self, int max_batch=256, int cache_size=200000):
         if max_batch < 1 or cache_size < 0:
@@ -160,6 +188,8 @@ cdef class SearchTree:
         self.policy_temperature = 1.359
         self.num_nodes = 0
         self.root = -1
+        self.profiling = False
+        self.reset_profile()
 
     def __dealloc__(self):
         self._clear_cache()
@@ -210,7 +240,9 @@ cdef class SearchTree:
 
     def clear(self) -> None:
         """Forget the tree and the NN cache (``ucinewgame``)."""
+        self._charge(PROFILE_TREE)
         self._clear_cache()
+        self._charge(PROFILE_IDLE)
         self.num_nodes = 0
         self.num_edges = 0
         self.root = -1
@@ -219,6 +251,30 @@ cdef class SearchTree:
     def memory_bytes(self) -> int:
         """Bytes used by the tree arenas (the NN cache not included)."""
         return self.num_nodes * sizeof(Node) + self.num_edges * sizeof(Edge)
+
+    # -- profiling ----------------------------------------------------------
+
+    cdef inline void _charge(self, int bucket) noexcept nogil:
+        """When profiling: charge the time since the last switch to the current bucket, then switch."""
+        cdef double now
+        if self.profiling:
+            now = _monotonic()
+            self.profile_seconds[self.profile_bucket] += now - self.profile_lap
+            self.profile_lap = now
+            self.profile_bucket = bucket
+
+    def reset_profile(self) -> None:
+        """Zero the profiling buckets."""
+        cdef int i
+        for i in range(PROFILE_BUCKETS):
+            self.profile_seconds[i] = 0.0
+        self.profile_bucket = PROFILE_IDLE
+        self.profile_lap = _monotonic()
+
+    @property
+    def profile(self) -> dict:
+        """Seconds spent in gather/apply/clear while :attr:`profiling`: ``state``, ``encoding`` and ``tree``."""
+        return {name: self.profile_seconds[bucket] for bucket, name in PROFILE_NAMES.items()}
 
     # -- root -------------------------------------------------------------
 
@@ -467,8 +523,10 @@ cdef class SearchTree:
         if limit > self.max_batch:
             limit = self.max_batch
         self.num_pending = 0
+        self._charge(PROFILE_STATE)
         if position_copy(self.walk, self.root_pos) != 0:
             return -1
+        self._charge(PROFILE_TREE)
         # Each attempt is one descent; collisions and instant backups also consume attempts,
         # which bounds the loop when the tree is small or fully in flight.
         while n < limit and attempts < 2 * limit + 8:
@@ -491,14 +549,17 @@ cdef class SearchTree:
                     if leaf.in_flight > 0:
                         self.collisions += 1
                         break
+                    self._charge(PROFILE_STATE)
                     num_moves = generate_legal(self.walk, moves)
                     if depth > 0 and self._terminal(path, depth, num_moves):
+                        self._charge(PROFILE_TREE)
                         self.terminal_hits += 1
                         self._prove(path, depth)
                         continue  # re-enter: the bound branch above backs it up
+                    mate_move = self._find_mate_in_one(moves, num_moves)
+                    self._charge(PROFILE_TREE)
                     key = _nn_key(self.walk)
                     slot = self._cache_slot(key)
-                    mate_move = self._find_mate_in_one(moves, num_moves)
                     if slot != NULL and slot.priors != NULL and slot.key == key and slot.num_moves == num_moves:
                         self.cache_hits += 1
                         self._expand(node, moves, slot.priors, num_moves)
@@ -516,10 +577,12 @@ cdef class SearchTree:
                     for i in range(depth + 1):
                         p.path[i] = path[i]
                         self.nodes[path[i]].in_flight += 1
+                    self._charge(PROFILE_ENCODING)
                     for i in range(num_moves):
                         self.pending_moves[n * MAX_MOVES + i] = moves[i]
                         self.pending_indices[n * MAX_MOVES + i] = move_policy_index(self.walk, moves[i])
                     encode_position(self.walk, self.planes_ptr + n * INPUT_PLANES * 64)
+                    self._charge(PROFILE_TREE)
                     self.depth_sum += depth
                     self.leaves += 1
                     if depth > self.max_depth:
@@ -537,12 +600,16 @@ cdef class SearchTree:
                     if child < 0:
                         break
                     self.edges[e].child = child
+                self._charge(PROFILE_STATE)
                 make_move(self.walk, self.edges[e].move)
+                self._charge(PROFILE_TREE)
                 depth += 1
                 path[depth] = child
                 node = child
+            self._charge(PROFILE_STATE)
             while self.walk.ply > self.root_pos.ply:
                 unmake_move(self.walk)
+            self._charge(PROFILE_TREE)
         self.num_pending = n
         return n
 
@@ -552,7 +619,9 @@ cdef class SearchTree:
             raise RuntimeError("set_position() first")
         cdef int n
         with nogil:
+            self._charge(PROFILE_TREE)
             n = self._gather(limit)
+            self._charge(PROFILE_IDLE)
         if n < 0:
             raise MemoryError("search tree ran out of memory")
         return n
@@ -615,7 +684,9 @@ cdef class SearchTree:
         if policy.shape[0] < self.num_pending or policy.shape[1] != POLICY_SIZE or values.shape[0] < self.num_pending:
             raise ValueError(f"expected {self.num_pending} rows of 1858 logits and 3 WDL values")
         with nogil:
+            self._charge(PROFILE_TREE)
             self._apply(policy, values)
+            self._charge(PROFILE_IDLE)
 
     # -- results ----------------------------------------------------------
 

@@ -2,18 +2,30 @@
 
 Each position is searched from an empty tree and cache to ``--nodes`` playouts,
 one search thread and one network thread, so the total is identical on every run
-with the same net. Output ends with the two lines OpenBench parses.
+with the same net. The net is warmed up by one batch before the clock starts.
+Output ends with the two lines OpenBench parses.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
+from cython_ext.encoding import NUM_INPUT_PLANES
 from cython_ext.mcts import SearchTree
 from cython_ext.position import Board
 from uci.options import DEFAULT_NET
 from uci.search import Limits, Searcher
+
+if TYPE_CHECKING:
+    from engine.evaluator import Evaluator
+
+DEFAULT_NODES = 400
+DEFAULT_MINIBATCH = 32
+BENCH_CACHE_SIZE = 200_000
 
 BENCH_POSITIONS = (
     "rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1",
@@ -31,39 +43,81 @@ BENCH_POSITIONS = (
 )
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="engine bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=400, help="playouts per position")
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by ``engine bench``, ``engine profile`` and ``engine.tools.mctsbench``."""
+    parser.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="playouts per position")
     parser.add_argument("--net", default=DEFAULT_NET, help="net file (default: the shipped default net)")
     parser.add_argument("--precision", default="auto", help="auto, fp32, amp, int8-dynamic or int8-static")
-    parser.add_argument("--minibatch", type=int, default=32, help="leaves per network call")
-    args = parser.parse_args(argv)
+    parser.add_argument("--minibatch", "--batch", dest="minibatch", type=int, default=DEFAULT_MINIBATCH,
+                        help="leaves per network call")
 
+
+def load_bench_evaluator(args: argparse.Namespace) -> Evaluator:
+    """The evaluator named by the parsed options: CPU, one torch thread, warmed up by one batch.
+
+    :raises engine.netfile.NetFileError: when the net cannot be used at that precision.
+    """
     from engine.evaluator import load_evaluator
-    from engine.netfile import NetFileError
     from uci.protocol import default_net_path
 
     path = default_net_path() if args.net == DEFAULT_NET else args.net
+    evaluator = load_evaluator(path, precision=args.precision, device="cpu", threads=1)
+    evaluator.evaluate(np.zeros((args.minibatch, NUM_INPUT_PLANES, 8, 8), dtype=np.float32))
+    return evaluator
+
+
+class BenchSearch:
+    """The search as ``engine bench`` runs it: one :class:`Searcher` (tree and NN cache) over the bench positions.
+
+    :ivar searcher: the real search driver; ``searcher.tree`` and ``searcher.evaluator`` may be
+        instrumented by the caller.
+    :ivar lines: the info lines of the position being searched.
+    """
+
+    def __init__(self, evaluator: Evaluator, minibatch: int) -> None:
+        self.lines: list[str] = []
+        self.searcher = Searcher(self.lines.append, SearchTree(max_batch=minibatch, cache_size=BENCH_CACHE_SIZE))
+        self.searcher.evaluator = evaluator
+        self.searcher.params.minibatch = minibatch
+
+    def run(self, nodes: int, report: Callable[[int, str, str, int], None] | None = None) -> int:
+        """Search every bench position from an empty tree and cache; returns the node total.
+
+        :param report: called after each position with its number, FEN, last info line and nodes.
+        """
+        total = 0
+        for index, fen in enumerate(BENCH_POSITIONS, start=1):
+            self.searcher.tree.clear()
+            self.lines.clear()
+            self.searcher.search(Board(fen), Limits(nodes=nodes))
+            visits = self.searcher.tree.root_visits
+            total += visits
+            if report is not None:
+                report(index, fen, self.lines[-1], visits)
+        return total
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="engine bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_search_arguments(parser)
+    args = parser.parse_args(argv)
+
+    from engine.netfile import NetFileError
+
     try:
-        evaluator = load_evaluator(path, precision=args.precision, device="cpu", threads=1)
+        evaluator = load_bench_evaluator(args)
     except NetFileError as error:
         print(f"error: {error}")
         return 2
     print(f"info string {evaluator.describe()}")
-    lines: list[str] = []
-    searcher = Searcher(lines.append, SearchTree(max_batch=args.minibatch, cache_size=200_000))
-    searcher.evaluator = evaluator
-    searcher.params.minibatch = args.minibatch
-    total = 0
+    bench = BenchSearch(evaluator, args.minibatch)
+
+    def report(index: int, fen: str, info: str, nodes: int) -> None:
+        print(f"Position: {index}/{len(BENCH_POSITIONS)} {fen}  {info}  nodes {nodes}")
+
     start = time.perf_counter()
-    for index, fen in enumerate(BENCH_POSITIONS, start=1):
-        searcher.tree.clear()
-        lines.clear()
-        searcher.search(Board(fen), Limits(nodes=args.nodes))
-        nodes = searcher.tree.root_visits
-        total += nodes
-        print(f"Position: {index}/{len(BENCH_POSITIONS)} {fen}  {lines[-1]}  nodes {nodes}")
+    total = bench.run(args.nodes, report)
     elapsed = max(time.perf_counter() - start, 1e-9)
     print()
     print(f"Nodes searched: {total}")

@@ -14,6 +14,7 @@ from engine import ENGINE_NAME, __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("engine.bench", "fixed search of fixed positions: node total and nodes/second"),
+    "profile": ("engine.profiling", "where bench's time goes: game state, encoding, network, tree, other"),
     "perft": ("engine.perft", "count leaf nodes of the move generator (Stockfish-style output)"),
     "quantize": ("engine.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
     "netbench": ("engine.netbench", "network throughput per precision and batch size"),

@@ -15,7 +15,9 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
+
+import numpy as np
 
 from cython_ext.mcts import SearchTree
 from cython_ext.position import Board
@@ -32,10 +34,18 @@ def q_to_cp(q: float) -> int:
     """lc0's mapping of Q in [-1, 1] to centipawns.
 
     >>> q_to_cp(0.0), q_to_cp(0.5), q_to_cp(-0.5)
-    (0, 128, -128)
+    (0, 89, -89)
     """
     q = max(-0.999, min(0.999, q))
     return int(max(-MAX_CP, min(MAX_CP, round(CP_SCALE * math.tan(CP_ANGLE * q)))))
+
+
+class NetworkEvaluator(Protocol):
+    """What the search needs of the network (:class:`engine.evaluator.Evaluator` or a wrapper of it)."""
+
+    def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` of ``planes`` ``[N, 112, 8, 8]``."""
+        ...
 
 
 @dataclass
@@ -65,7 +75,7 @@ class Searcher:
     def __init__(self, send: Callable[[str], None], tree: SearchTree) -> None:
         self.send = send
         self.tree = tree
-        self.evaluator = None
+        self.evaluator: NetworkEvaluator | None = None
         self.params = SearchParams()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -166,6 +176,7 @@ class Searcher:
         before = tree.root_visits
         n = tree.gather(batch)
         if n:
+            assert self.evaluator is not None, "set Searcher.evaluator before searching"
             policy, wdl = self.evaluator.evaluate(tree.planes[:n])
             tree.apply(policy, wdl)
         bound, _ = tree.root_bound

@@ -1,0 +1,140 @@
+"""Training pipeline: datagen with a real Stockfish, the replaying loader, and training steps."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import shutil
+
+import chess
+import numpy as np
+import pytest
+import torch
+
+from cython_ext.encoding import encode, legal_policy
+from cython_ext.position import Board
+from engine import datagen, dataset, train
+from engine.model import ChessNet, NetConfig
+from engine.netfile import load_net
+from engine.positions import generate_positions
+
+STOCKFISH = shutil.which("stockfish") or (datagen.DEFAULT_STOCKFISH
+                                          if pathlib.Path(datagen.DEFAULT_STOCKFISH).exists() else None)
+needs_stockfish = pytest.mark.skipif(STOCKFISH is None, reason="Stockfish is not installed")
+SMALL_RUN = ["--nodes", "400", "--multipv", "3", "--shard-games", "2", "--workers", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def datagen_folder(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    if STOCKFISH is None:
+        pytest.skip("Stockfish is not installed")
+    folder = tmp_path_factory.mktemp("datagen")
+    assert datagen.main(["--out", str(folder), "--games", "2", *SMALL_RUN]) == 0
+    assert datagen.main(["--out", str(folder), "--games", "3", *SMALL_RUN]) == 0  # resumes
+    return folder
+
+
+def test_move_codes_round_trip() -> None:
+    for uci in ("e2e4", "a7a8q", "h2h1n", "e1g1", "b7c8r", "g2g1b"):
+        assert datagen.decode_move(datagen.encode_move(uci)) == uci
+
+
+@needs_stockfish
+def test_datagen_writes_consistent_replayable_shards(datagen_folder: pathlib.Path) -> None:
+    manifest = json.loads((datagen_folder / datagen.MANIFEST_NAME).read_text())
+    assert [shard["games"] for shard in manifest["shards"]] == [2, 1]
+    seen: set[int] = set()
+    for shard in manifest["shards"]:
+        with np.load(datagen_folder / shard["file"]) as data:
+            assert int(data["plies"].sum()) == len(data["move"]) == len(data["key"]) == shard["positions"]
+            assert data["policy_index"].shape == data["policy_cp"].shape == (len(data["move"]), 3)
+            assert (data["wdl"].sum(axis=1) == 1000).all()
+            row = 0
+            for fen, plies, result in zip(data["start_fen"], data["plies"], data["result"]):
+                board = chess.Board(str(fen))
+                ours = Board(str(fen))
+                for _ in range(plies):
+                    moves, indices = legal_policy(ours)
+                    labelled = [i for i in data["policy_index"][row] if i != datagen.NO_MOVE]
+                    assert labelled and set(labelled) <= set(indices.tolist())
+                    assert ours.zobrist == int(data["key"][row])
+                    assert data["keep"][row] == (ours.zobrist not in seen)
+                    seen.add(ours.zobrist)
+                    uci = datagen.decode_move(int(data["move"][row]))
+                    assert chess.Move.from_uci(uci) in board.legal_moves
+                    board.push_uci(uci)
+                    ours.push_uci(uci)
+                    row += 1
+                outcome = board.outcome(claim_draw=True)
+                if outcome is not None:  # otherwise adjudicated
+                    assert result == (0 if outcome.winner is None else (1 if outcome.winner else -1))
+
+
+def test_datagen_reports_missing_stockfish(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = datagen.main(["--out", str(tmp_path / "d"), "--games", "1", "--stockfish", str(tmp_path / "nope")])
+    assert code == 2
+    assert "Stockfish not found" in capsys.readouterr().err
+
+
+def test_packed_planes_round_trip() -> None:
+    boards = generate_positions(200, seed=3)
+    planes = np.stack([encode(board) for board in boards])
+    bits, rule50 = dataset.pack_planes(planes)
+    unpacked = dataset.unpack_planes(torch.from_numpy(bits.view(np.int64)), torch.from_numpy(rule50))
+    assert torch.equal(unpacked, torch.from_numpy(planes))
+
+
+def test_policy_weights_favour_the_chosen_move() -> None:
+    index = np.array([[5, 7, 9, datagen.NO_MOVE]], dtype=np.uint16)
+    cp = np.array([[10, 40, -50, 0]], dtype=np.int16)
+    weights = dataset.policy_weights(index, cp, temperature_cp=30.0)
+    assert weights[0, 3] == 0 and abs(weights.sum() - 1) < 1e-6
+    assert weights[0, 0] == weights[0, 1] > weights[0, 2]
+
+
+@needs_stockfish
+def test_loader_targets_match_the_games(datagen_folder: pathlib.Path) -> None:
+    data = dataset.load_training_set([datagen_folder], progress=False)
+    assert len(data) > 0 and np.allclose(data.wdl.sum(1), 1) and np.allclose(data.policy_weight.sum(1), 1)
+    assert (data.policy_weight[:, 0] >= data.policy_weight.max(1) - 1e-6).all()
+    train_set, validation = data.split(0.34, seed=0)
+    assert len(train_set) + len(validation) == len(data)
+    assert not set(train_set.game.tolist()) & set(validation.game.tolist())
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch() -> None:
+    torch.manual_seed(0)
+    boards = generate_positions(64, seed=5)
+    planes = torch.from_numpy(np.stack([encode(board) for board in boards]))
+    index = torch.tensor([[int(legal_policy(board)[1][0]), -1] for board in boards])
+    weight = torch.tensor([[1.0, 0.0]] * len(boards))
+    wdl = torch.tensor([[0.2, 0.5, 0.3]] * len(boards))
+    net = ChessNet(NetConfig.from_arch("16x2"))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    first = None
+    for _ in range(40):
+        policy_loss, value_loss, _, _ = train.losses(net, planes, index, weight, wdl)
+        loss = policy_loss + value_loss
+        first = loss.item() if first is None else first
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.5 * first
+
+
+@needs_stockfish
+def test_train_command_writes_net_metrics_and_curves(datagen_folder: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "net.pt"
+    run = tmp_path / "run"
+    args = ["--data", str(datagen_folder), "--arch", "16x1", "--steps", "6", "--batch", "32",
+            "--log-every", "2", "--eval-every", "3", "--out", str(out), "--run-dir", str(run),
+            "--validation-fraction", "0.34", "--loader-workers", "1", "--threads", "1", "--no-progress"]
+    assert train.main(args) == 0
+    net, net_file = load_net(out)
+    assert net_file.config.name == "16x1" and net_file.metadata["provenance"]["steps"] == 6
+    with open(run / train.METRICS_NAME, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["step"]) for row in rows] == [2, 4, 6]
+    assert rows[-1]["val_top1"] and (run / train.CURVES_NAME).stat().st_size > 0
+    assert train.main(args) == 0  # finished checkpoint: resumes at the last step and rewrites the net

@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "netcompare": ("engine.netcompare", "policy/value agreement between two nets"),
     "match": ("engine.match", "play two UCI engines against each other (Elo, SPRT, PGN)"),
     "gate": ("engine.gate", "accept or reject a candidate net: match, tactics, Stockfish ladder"),
+    "datagen": ("engine.datagen", "training games played and labelled by Stockfish"),
+    "train": ("engine.train", "supervised training of the network on datagen folders"),
 }
 
 

@@ -7,13 +7,15 @@ Layout (``F`` filters, ``B`` blocks), matching lc0's ``NETWORK_SE_WITH_HEADFORMA
 * B residual blocks: conv 3x3, BN, ReLU, conv 3x3, BN, optional squeeze-excitation
   (lc0's SE: ``sigmoid(gamma) * x + beta``), skip add, ReLU;
 * policy: conv 3x3 F -> P, BN, ReLU, conv 3x3 P -> 80 with bias, gathered to the 1858 lc0 moves
-  by :func:`cython_ext.encoding.conv_policy_gather`;
+  by :func:`cython_ext.encoding.conv_policy_gather`; or, with ``classical_policy``, lc0's
+  ``POLICY_CLASSICAL`` head: conv 1x1 F -> P, BN, ReLU, flatten, dense 1858;
 * value: conv 1x1 F -> 32, BN, ReLU, flatten, dense 128, ReLU, dense 3 (win/draw/loss logits);
 * moves left (optional): conv 1x1 F -> 8, BN, ReLU, flatten, dense 128, ReLU, dense 1, ReLU.
 
-The value and moves-left heads flatten in NHWC order (``permute(0, 2, 3, 1)``): torchao's X86
-lowering needs it, and it costs nothing in eager mode. An lc0 importer must permute the first
-dense layer's input dimension accordingly (lc0 flattens NCHW).
+The dense heads (value, moves left, classical policy) flatten in NHWC order
+(``permute(0, 2, 3, 1)``): torchao's X86 lowering needs it, and it costs nothing in eager mode.
+:mod:`engine.lc0` permutes the first dense layer's input dimension accordingly when it imports
+an lc0 net (lc0 flattens NCHW).
 
 The module carries quantization stubs (identity in float) so that eager static quantization
 (:mod:`engine.quantization`) can fuse and convert it in place. The layers that stay in float in
@@ -36,7 +38,7 @@ from engine import torch_warnings  # noqa: F401  (filters deprecation warnings b
 from torch.ao.quantization import DeQuantStub, QuantStub  # noqa: E402
 from torch.ao.nn.quantized import FloatFunctional  # noqa: E402
 
-from cython_ext.encoding import CONV_POLICY_PLANES, NUM_INPUT_PLANES, conv_policy_gather
+from cython_ext.encoding import CONV_POLICY_PLANES, NUM_INPUT_PLANES, NUM_POLICY_MOVES, conv_policy_gather
 
 WDL_OUTPUTS = 3
 BOARD_SQUARES = 64
@@ -55,7 +57,10 @@ class NetConfig:
     :param filters: channels of the residual tower (F).
     :param blocks: residual blocks (B).
     :param se_ratio: squeeze-excitation reduction ``F / se_channels``; 0 disables SE.
-    :param policy_channels: channels of the policy head's first conv (lc0 uses F).
+    :param policy_channels: channels of the policy head's first conv (lc0 uses F for the
+        convolutional head, typically 32 for the classical one).
+    :param classical_policy: 1 for lc0's classical policy head (conv 1x1, dense to the 1858
+        moves), 0 for the convolutional head.
     :param value_channels: channels of the value head's 1x1 conv.
     :param value_hidden: width of the value head's hidden dense layer.
     :param moves_left_channels: channels of the moves-left head's 1x1 conv; 0 disables the head.
@@ -70,6 +75,7 @@ class NetConfig:
     value_hidden: int = 128
     moves_left_channels: int = 0
     moves_left_hidden: int = 128
+    classical_policy: int = 0
 
     def __post_init__(self) -> None:
         if self.filters <= 0 or self.blocks < 0:
@@ -78,6 +84,8 @@ class NetConfig:
             raise ValueError(f"se_ratio {self.se_ratio} must divide filters {self.filters}")
         if self.policy_channels == 0:
             object.__setattr__(self, "policy_channels", self.filters)
+        if self.classical_policy not in (0, 1):
+            raise ValueError(f"classical_policy must be 0 or 1, not {self.classical_policy}")
 
     @property
     def name(self) -> str:
@@ -170,12 +178,18 @@ class ChessNet(nn.Module):
         self.input_relu = nn.ReLU()
         self.blocks = nn.Sequential(*(ResidualBlock(filters, config.se_ratio) for _ in range(config.blocks)))
 
-        self.policy_conv = nn.Conv2d(filters, config.policy_channels, 3, padding=1, bias=False)
+        policy_kernel = 1 if config.classical_policy else 3
+        self.policy_conv = nn.Conv2d(filters, config.policy_channels, policy_kernel, padding=policy_kernel // 2,
+                                     bias=False)
         self.policy_bn = nn.BatchNorm2d(config.policy_channels)
         self.policy_relu = nn.ReLU()
         self.policy_dequant = DeQuantStub()
-        self.policy_out = nn.Conv2d(config.policy_channels, CONV_POLICY_PLANES, 3, padding=1, bias=True)
-        self.register_buffer("policy_gather", torch.from_numpy(conv_policy_gather()), persistent=False)
+        self.policy_out: nn.Module
+        if config.classical_policy:
+            self.policy_out = nn.Linear(config.policy_channels * BOARD_SQUARES, NUM_POLICY_MOVES)
+        else:
+            self.policy_out = nn.Conv2d(config.policy_channels, CONV_POLICY_PLANES, 3, padding=1, bias=True)
+            self.register_buffer("policy_gather", torch.from_numpy(conv_policy_gather()), persistent=False)
 
         self.value_conv = nn.Conv2d(filters, config.value_channels, 1, bias=False)
         self.value_bn = nn.BatchNorm2d(config.value_channels)
@@ -194,8 +208,11 @@ class ChessNet(nn.Module):
         x = self.blocks(x)
 
         policy = self.policy_relu(self.policy_bn(self.policy_conv(self.policy_dequant(x))))
-        policy = self.policy_out(policy)
-        policy = policy.reshape(policy.shape[0], CONV_POLICY_PLANES * BOARD_SQUARES)[:, self.policy_gather]
+        if self.config.classical_policy:
+            policy = self.policy_out(_flatten_nhwc(policy))
+        else:
+            policy = self.policy_out(policy)
+            policy = policy.reshape(policy.shape[0], CONV_POLICY_PLANES * BOARD_SQUARES)[:, self.policy_gather]
 
         value = self.value_relu(self.value_bn(self.value_conv(x)))
         value = self.value_fc_relu(self.value_fc(_flatten_nhwc(value)))

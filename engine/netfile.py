@@ -18,6 +18,10 @@ int8 state dicts hold torch's quantized tensors (weights and scales, never packe
 a file is portable between x86 machines; loading rebuilds the int8 module skeleton from the
 metadata and fills it. ``amp`` is a run-time mode of an fp32 file, not a stored precision.
 Every failure to read a file raises :class:`NetFileError` with a one-line message.
+
+An lc0 weights file (``.pb.gz``) is read too: :func:`read_net_file` hands it to
+:mod:`engine.lc0`, which returns the same :class:`NetFile` (fp32) with the weights mapped onto
+:class:`engine.model.ChessNet`.
 """
 
 from __future__ import annotations
@@ -95,13 +99,18 @@ def save_net(path: str | pathlib.Path, net: nn.Module, metadata: dict[str, Any])
 
 
 def read_net_file(path: str | pathlib.Path) -> NetFile:
-    """Parse and validate a net file without building the module.
+    """Parse and validate a net file (ours, or an lc0 weights file) without building the module.
 
-    :raises NetFileError: missing, truncated, unsafe (pickled code), foreign or unknown-version files.
+    :raises NetFileError: missing, truncated, unsafe (pickled code), foreign or unknown-version files;
+        lc0 files that are corrupt or hold an unsupported network (:class:`engine.lc0.Lc0FormatError`).
     """
+    from engine import lc0  # here, not at the top: engine.lc0 imports this module
+
     name = str(path)
     if not os.path.isfile(name):
         raise NetFileError(f"{name}: no such net file")
+    if lc0.is_lc0_file(name):
+        return lc0.read_lc0_net(name)
     try:
         payload = torch.load(name, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

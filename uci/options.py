@@ -77,7 +77,7 @@ class Option:
 PRECISION_CHOICES = ("auto", "fp32", "amp", "int8-dynamic", "int8-static")
 
 OPTIONS: tuple[Option, ...] = (
-    Option("WeightsFile", "string", DEFAULT_NET, "network file (our .pt format)", aliases=("--net",)),
+    Option("WeightsFile", "string", DEFAULT_NET, "network file: our .pt format, or an lc0 .pb.gz", aliases=("--net",)),
     Option("Precision", "combo", "auto", "network precision; auto = what the file holds",
            choices=PRECISION_CHOICES),
     Option("Device", "combo", "auto", "where the network runs", choices=("auto", "cpu", "cuda")),

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("engine.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
     "netbench": ("engine.netbench", "network throughput per precision and batch size"),
     "netcompare": ("engine.netcompare", "policy/value agreement between two nets"),
+    "import-lc0": ("engine.lc0", "convert an lc0 weights file (.pb.gz) to a net file"),
     "match": ("engine.match", "play two UCI engines against each other (Elo, SPRT, PGN)"),
     "gate": ("engine.gate", "accept or reject a candidate net: match, tactics, Stockfish ladder"),
     "datagen": ("engine.datagen", "training games played and labelled by Stockfish"),

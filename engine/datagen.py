@@ -279,8 +279,11 @@ def write_manifest(folder: pathlib.Path, manifest: dict[str, Any]) -> None:
 
 
 def generate(out: pathlib.Path, settings: GenerationSettings, games: int, workers: int,
-             stockfish: str, progress: bool = True) -> dict[str, Any]:
-    """Generate until ``games`` games exist in ``out`` (resuming); returns the manifest."""
+             stockfish: str, progress: bool = True, time_limit_s: float | None = None) -> dict[str, Any]:
+    """Generate until ``games`` games exist in ``out`` (resuming); returns the manifest.
+
+    With ``time_limit_s``, no new shard is started once that many seconds have passed.
+    """
     out.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(out)
     if manifest is None:
@@ -310,6 +313,8 @@ def generate(out: pathlib.Path, settings: GenerationSettings, games: int, worker
             max_workers=workers, initializer=_start_worker,
             initargs=(stockfish, settings, book)) as pool:
         while done_games < games:
+            if time_limit_s is not None and time.monotonic() - started > time_limit_s:
+                break
             count = min(settings.shard_games, games - done_games)
             records = list(pool.map(play_game, range(done_games, done_games + count)))
             arrays = shard_arrays(records, settings.multipv, seen)
@@ -352,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="softmax temperature (centipawns) of that sampling")
     parser.add_argument("--shard-games", type=int, default=DEFAULT_SHARD_GAMES, help="games per shard file")
     parser.add_argument("--book", default=str(OPENINGS_PATH), help="EPD/FEN opening book")
+    parser.add_argument("--time-limit", type=float, help="seconds; start no new shard after this")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--stockfish", help=f"Stockfish binary (default: PATH, then {DEFAULT_STOCKFISH})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -374,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             random_margin_cp=args.random_margin, sampling_temperature_cp=args.sampling_temperature,
             shard_games=args.shard_games, seed=args.seed, book=args.book)
         manifest = generate(args.out, settings, args.games, args.workers, stockfish,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, time_limit_s=args.time_limit)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

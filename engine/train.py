@@ -83,13 +83,13 @@ def losses(net: torch.nn.Module, planes: torch.Tensor, policy_index: torch.Tenso
     return policy_loss, value_loss, top1, value_hits
 
 
-def learning_rate(step: int, steps: int, peak: float) -> float:
-    """Linear warm-up over the first :data:`WARMUP_FRACTION`, then cosine to ``FINAL_LR_FRACTION``."""
-    warmup = max(1, int(steps * WARMUP_FRACTION))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress)))
+def learning_rate(progress: float, peak: float) -> float:
+    """Linear warm-up over the first :data:`WARMUP_FRACTION` of training, then cosine down to
+    ``FINAL_LR_FRACTION`` of the peak; ``progress`` runs from 0 to 1."""
+    if progress < WARMUP_FRACTION:
+        return peak * max(progress, 1e-3) / WARMUP_FRACTION
+    decay = (progress - WARMUP_FRACTION) / (1 - WARMUP_FRACTION)
+    return peak * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * min(decay, 1.0))))
 
 
 @torch.no_grad()
@@ -202,17 +202,23 @@ def train(args: argparse.Namespace) -> dict[str, float]:
 
         bar = tqdm(total=args.steps, initial=step, unit="step", desc=f"train {config.name}")
     started = time.monotonic()
-    running = np.zeros(3)
+    running = torch.zeros(3, device=device)
     running_count = 0
     final: dict[str, float] = {}
+    stopped_by_time = False
     net.train()
-    while step < args.steps:
+    while step < args.steps and not stopped_by_time:
         if cursor + args.batch > train_data.size:
             permutation = torch.randperm(train_data.size, generator=generator)
             cursor = 0
         rows = permutation[cursor:cursor + args.batch].to(device)
         cursor += args.batch
-        lr = learning_rate(step, args.steps, args.lr)
+        # With --time-limit the schedule follows whichever runs out first, steps or time, so a
+        # run cut short by the clock still ends annealed.
+        progress = step / args.steps
+        if args.time_limit:
+            progress = max(progress, (time.monotonic() - started) / args.time_limit)
+        lr = learning_rate(progress, args.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         planes, index, weight, wdl = train_data.batch(rows)
@@ -224,17 +230,19 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         torch.nn.utils.clip_grad_norm_(net.parameters(), args.clip_norm)
         optimizer.step()
         step += 1
-        running += [policy_loss.item(), value_loss.item(), top1.item() / len(rows)]
+        if args.time_limit and time.monotonic() - started >= args.time_limit:
+            stopped_by_time = True
+        running += torch.stack([policy_loss.detach(), value_loss.detach(), top1 / len(rows)])  # no sync
         running_count += 1
         if bar is not None:
             bar.update(1)
-        last = step == args.steps
+        last = step == args.steps or stopped_by_time
         if step % args.log_every == 0 or last:
             row: dict[str, Any] = {"step": step, "positions": step * args.batch,
                                    "elapsed_s": round(time.monotonic() - started, 1), "lr": f"{lr:.6g}"}
             row.update(zip(("train_policy_loss", "train_value_loss", "train_top1"),
-                           (f"{v:.5f}" for v in running / running_count)))
-            running[:] = 0
+                           (f"{v:.5f}" for v in (running / running_count).tolist())))
+            running.zero_()
             running_count = 0
             if step % args.eval_every == 0 or last:
                 final = validate(net, validation_data, autocast)
@@ -254,7 +262,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     plot_curves(metrics_path, run_dir / CURVES_NAME, f"{config.name} on {', '.join(map(str, args.data))}")
     provenance = {"command": "engine train " + " ".join(args.argv), "positions": len(data),
                   "train_positions": len(train_set), "validation_positions": len(validation_set),
-                  "steps": args.steps, "batch": args.batch, "seed": args.seed,
+                  "steps": step, "steps_planned": args.steps, "batch": args.batch, "seed": args.seed,
                   "validation": {key: round(value, 5) for key, value in final.items()}}
     net = net.float().cpu().eval()
     size = save_net(args.out, net, build_metadata(config, "fp32", provenance=provenance))
@@ -289,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-shards", type=int, help="use only the first N shards (quick runs)")
     parser.add_argument("--loader-workers", type=int, help="processes replaying shards (default: cores, <= 8)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--time-limit", type=float,
+                        help="seconds; stop then (the LR schedule follows steps or time, whichever ends first)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     return parser

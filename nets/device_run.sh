@@ -11,8 +11,8 @@
 #   4. CUDA checks of the trained net: fp32 vs AMP fp16 agreement and throughput.
 set -u -o pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/.devcarry:$PWD"
-DATAGEN_SECONDS=${DATAGEN_SECONDS:-230}
-TRAIN_SECONDS=${TRAIN_SECONDS:-220}
+DATAGEN_SECONDS=${DATAGEN_SECONDS:-200}
+TRAIN_SECONDS=${TRAIN_SECONDS:-200}
 WORKERS=${WORKERS:-$(( $(nproc) - 2 ))}
 LOG="$OUT/log"
 mkdir -p "$OUT/runs"

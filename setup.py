@@ -34,7 +34,8 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "torch>=2.1,<=2.13.0", "tqdm>=4.60", "chess>=1.10", "scipy>=1.10",
                       "matplotlib>=3.7"],
-    extras_require={"test": ["pytest>=7", "chess>=1.10"]},
+    extras_require={"test": ["pytest>=7", "chess>=1.10"],
+                    "dist": ["pyinstaller>=6.0", "Cython>=3.0"]},  # python -m engine.tools.build_dist: the binary
     entry_points={"console_scripts": ["engine=engine.cli:main"]},
     zip_safe=False,
 )

@@ -38,8 +38,16 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
-        module = importlib.import_module(COMMANDS[argv[0]][0])
-        return int(module.main(argv[1:]) or 0)
+        try:
+            module = importlib.import_module(COMMANDS[argv[0]][0])
+            return int(module.main(argv[1:]) or 0)
+        except ModuleNotFoundError as error:
+            if not getattr(sys, "frozen", False):
+                raise
+            # The standalone binary (engine.spec) leaves out what only the developer commands use.
+            print(f"engine {argv[0]}: {error.name} is not in this standalone binary; "
+                  f"run it from the Python install (pip install -e .)", file=sys.stderr)
+            return 2
     if argv and argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0

@@ -28,7 +28,7 @@ from uci.search import Limits, Searcher
 from uci.timeman import budget
 
 NET_SEARCH_PATHS = ("nets/default.pt",)
-"""Default net locations, relative to the project root or the PyInstaller bundle."""
+"""Default net locations, relative to the standalone binary's folder, its bundle or the project root."""
 GO_INT_ARGS = ("wtime", "btime", "winc", "binc", "movestogo", "movetime", "nodes", "depth", "mate")
 
 
@@ -37,6 +37,8 @@ def default_net_path() -> str | None:
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         roots.insert(0, pathlib.Path(bundle))
+    if getattr(sys, "frozen", False):  # a nets/default.pt beside the binary overrides the bundled one
+        roots.insert(0, pathlib.Path(sys.executable).resolve().parent)
     for root in roots:
         for relative in NET_SEARCH_PATHS:
             if (root / relative).is_file():

@@ -20,7 +20,7 @@ MAX_NET_BYTES = 50_000_000
 # (FEN, moves that are obviously right: one of them must be in the policy's top 3)
 TEXTBOOK = [
     ("6k1/5ppp/8/8/8/8/5PPP/R5K1 w - - 0 1", {"a1a8"}),  # back-rank mate in 1
-    ("r1bqkbnr/pppp1ppp/2n5/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR w KQkq - 4 4", {"h5f7"}),  # scholar's mate
+    ("r1bqkb1r/pppp1ppp/2n2n2/4p2Q/2B1P3/8/PPPP1PPP/RNB1K1NR w KQkq - 4 4", {"h5f7"}),  # scholar's mate
     ("r1bqkbnr/1ppp1ppp/p1B5/4p3/4P3/5N2/PPPP1PPP/RNBQK2R b KQkq - 0 4", {"d7c6", "b7c6"}),  # recapture
     ("rnb1kbnr/pppp1ppp/8/4p3/4P2q/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3", {"f3h4"}),  # take the queen
     ("rnbqkbnr/ppp1pppp/8/3P4/8/8/PPPP1PPP/RNBQKBNR b KQkq - 0 2", {"d8d5", "g8f6"}),  # recapture the pawn

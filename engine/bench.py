@@ -60,7 +60,7 @@ def load_bench_evaluator(args: argparse.Namespace) -> Evaluator:
     from engine.evaluator import load_evaluator
     from uci.protocol import default_net_path
 
-    path = default_net_path() if args.net == DEFAULT_NET else args.net
+    path = default_net_path(args.precision) if args.net == DEFAULT_NET else args.net
     evaluator = load_evaluator(path, precision=args.precision, device="cpu", threads=1)
     evaluator.evaluate(np.zeros((args.minibatch, NUM_INPUT_PLANES, 8, 8), dtype=np.float32))
     return evaluator

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from engine.dataset import (DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT, TrainingSet,
                             load_training_set, unpack_planes)
 from engine.model import ChessNet, NetConfig
-from engine.netfile import build_metadata, save_net
+from engine.netfile import build_metadata, load_net, save_net
 
 DEFAULT_ARCH = "64x6-se4"
 DEFAULT_BATCH = 1024
@@ -154,7 +154,14 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     device = resolve_device(args.device)
     run_dir = pathlib.Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = NetConfig.from_arch(args.arch)
+    initial = None
+    if args.init:
+        initial, initial_file = load_net(args.init)
+        if initial_file.precision != "fp32":
+            raise ValueError(f"--init needs an fp32 net, {args.init} holds {initial_file.precision}")
+        config = initial_file.config
+    else:
+        config = NetConfig.from_arch(args.arch)
     workers = args.loader_workers or min(8, os.cpu_count() or 1)
     data = load_training_set(args.data, args.policy_temperature, args.result_weight,
                              max_shards=args.max_shards, workers=workers, progress=not args.no_progress)
@@ -164,7 +171,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
           file=sys.stderr)
     train_data, validation_data = DeviceData(train_set, device), DeviceData(validation_set, device)
 
-    net = ChessNet(config).to(device)
+    net = (initial if initial is not None else ChessNet(config)).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step = 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -261,6 +268,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         bar.close()
     plot_curves(metrics_path, run_dir / CURVES_NAME, f"{config.name} on {', '.join(map(str, args.data))}")
     provenance = {"command": "engine train " + " ".join(args.argv), "positions": len(data),
+                  "initial_net": (read_provenance(args.init) if args.init else None),
                   "train_positions": len(train_set), "validation_positions": len(validation_set),
                   "steps": step, "steps_planned": args.steps, "batch": args.batch, "seed": args.seed,
                   "validation": {key: round(value, 5) for key, value in final.items()}}
@@ -271,6 +279,13 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     return final
 
 
+def read_provenance(path: str) -> dict[str, Any]:
+    """The provenance stored in a net file (what a fine-tuned net started from)."""
+    from engine.netfile import read_net_file
+
+    return dict(read_net_file(path).metadata.get("provenance") or {})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engine train", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -278,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", nargs="+", required=True, help="engine datagen folders")
     parser.add_argument("--out", required=True, help="net file written at the end (FP32)")
     parser.add_argument("--arch", default=DEFAULT_ARCH, help="FILTERSxBLOCKS[-seRATIO] (default %(default)s)")
+    parser.add_argument("--init", help="fp32 net file to start from (fine-tuning; its architecture wins over --arch)")
     parser.add_argument("--steps", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--lr", type=float, default=DEFAULT_LEARNING_RATE, help="peak learning rate (AdamW)")

@@ -138,3 +138,21 @@ def test_train_command_writes_net_metrics_and_curves(datagen_folder: pathlib.Pat
     assert [int(row["step"]) for row in rows] == [2, 4, 6]
     assert rows[-1]["val_top1"] and (run / train.CURVES_NAME).stat().st_size > 0
     assert train.main(args) == 0  # finished checkpoint: resumes at the last step and rewrites the net
+
+
+@needs_stockfish
+def test_fine_tuning_starts_from_the_given_net(datagen_folder: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    base = tmp_path / "base.pt"
+    common = ["--data", str(datagen_folder), "--batch", "32", "--validation-fraction", "0.34",
+              "--loader-workers", "1", "--threads", "1", "--no-progress", "--lr", "1e-9"]
+    assert train.main([*common, "--arch", "16x1", "--steps", "2", "--out", str(base),
+                       "--run-dir", str(tmp_path / "a")]) == 0
+    tuned = tmp_path / "tuned.pt"
+    assert train.main([*common, "--init", str(base), "--arch", "32x2", "--steps", "1", "--out", str(tuned),
+                       "--run-dir", str(tmp_path / "b")]) == 0
+    base_net, _ = load_net(base)
+    tuned_net, tuned_file = load_net(tuned)
+    assert tuned_file.config.name == "16x1"  # the initial net's architecture, not --arch
+    assert tuned_file.metadata["provenance"]["initial_net"]["steps"] == 2
+    weight = "input_conv.weight"
+    assert torch.allclose(base_net.state_dict()[weight], tuned_net.state_dict()[weight], atol=1e-5)

@@ -27,20 +27,29 @@ from uci.options import DEFAULT_NET, OPTIONS, Options
 from uci.search import Limits, Searcher
 from uci.timeman import budget
 
-NET_SEARCH_PATHS = ("nets/default.pt",)
-"""Default net locations, relative to the standalone binary's folder, its bundle or the project root."""
+DEFAULT_FP32_NET = "nets/default.pt"
+DEFAULT_INT8_NET = "nets/default-int8.pt"
+DEFAULT_NETS_BY_PRECISION = {
+    # auto: the INT8 twin, which beat the FP32 net 17-1-2 at equal time (nets/README.md).
+    "auto": (DEFAULT_INT8_NET, DEFAULT_FP32_NET),
+    "int8-static": (DEFAULT_INT8_NET, DEFAULT_FP32_NET),
+}
+"""Shipped nets to try for a run-time precision, in order; other precisions derive from the FP32
+net. Paths are relative to the standalone binary's folder, its bundle or the project root."""
 GO_INT_ARGS = ("wtime", "btime", "winc", "binc", "movestogo", "movetime", "nodes", "depth", "mate")
 
 
-def default_net_path() -> str | None:
+def default_net_path(precision: str = "auto") -> str | None:
+    """The shipped net to load for ``precision`` when no net file is given, or None."""
+    candidates = DEFAULT_NETS_BY_PRECISION.get(precision, (DEFAULT_FP32_NET,))
     roots = [pathlib.Path(__file__).resolve().parent.parent]
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         roots.insert(0, pathlib.Path(bundle))
-    if getattr(sys, "frozen", False):  # a nets/default.pt beside the binary overrides the bundled one
+    if getattr(sys, "frozen", False):  # nets/ beside the binary override the bundled ones
         roots.insert(0, pathlib.Path(sys.executable).resolve().parent)
-    for root in roots:
-        for relative in NET_SEARCH_PATHS:
+    for relative in candidates:
+        for root in roots:
             if (root / relative).is_file():
                 return str(root / relative)
     return None
@@ -75,9 +84,9 @@ class UciEngine:
         from engine.netfile import NetFileError
 
         weights, precision, device, threads = key
-        path = default_net_path() if weights == DEFAULT_NET else weights
+        path = default_net_path(precision) if weights == DEFAULT_NET else weights
         if path is None:
-            self.send("info string no net found at nets/default.pt: using a random untrained net")
+            self.send(f"info string no net found at {DEFAULT_FP32_NET}: using a random untrained net")
         try:
             evaluator = load_evaluator(path, precision=precision, device=device, threads=threads)
         except (NetFileError, OSError, ValueError) as error:

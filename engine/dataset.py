@@ -128,8 +128,9 @@ def shard_files(folder: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def load_shard(path: pathlib.Path, first_game: int, policy_temperature_cp: float,
-               result_weight: float) -> TrainingSet:
-    """Replay one shard's games and build the kept positions' planes and targets."""
+               result_weight: float, keep_duplicates: bool = False) -> TrainingSet:
+    """Replay one shard's games and build the planes and targets of its positions (of the first
+    occurrence of each, unless ``keep_duplicates``)."""
     with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
     total = int(arrays["plies"].sum())
@@ -149,7 +150,7 @@ def load_shard(path: pathlib.Path, first_game: int, policy_temperature_cp: float
         bits[row:row + plies], rule50[row:row + plies] = pack_planes(game_planes[:plies])
         game_of_row[row:row + plies] = first_game + game
         row += plies
-    keep = arrays["keep"]
+    keep = np.ones_like(arrays["keep"]) if keep_duplicates else arrays["keep"]
     bits, rule50 = bits[keep], rule50[keep]
     policy_index = arrays["policy_index"][keep]
     weights = policy_weights(policy_index, arrays["policy_cp"][keep], policy_temperature_cp)
@@ -165,8 +166,12 @@ def load_shard(path: pathlib.Path, first_game: int, policy_temperature_cp: float
 def load_training_set(folders: Sequence[str | pathlib.Path],
                       policy_temperature_cp: float = DEFAULT_POLICY_TEMPERATURE_CP,
                       result_weight: float = DEFAULT_RESULT_WEIGHT, max_shards: int | None = None,
-                      workers: int = 1, progress: bool = True) -> TrainingSet:
-    """All kept positions of the given datagen folders (shards replayed in parallel processes)."""
+                      workers: int = 1, progress: bool = True, keep_duplicates: bool = False) -> TrainingSet:
+    """Positions of the given datagen folders (shards replayed in parallel processes).
+
+    :param keep_duplicates: also positions seen earlier in the data, so that positions keep the
+        weight they have in games (the opening plies of games from one start position).
+    """
     import concurrent.futures
 
     jobs: list[tuple[pathlib.Path, int]] = []
@@ -188,7 +193,7 @@ def load_training_set(folders: Sequence[str | pathlib.Path],
         bar = tqdm(total=len(jobs), unit="shard", desc="loading")
     parts: list[TrainingSet] = []
     with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(load_shard, path, first, policy_temperature_cp, result_weight)
+        futures = [pool.submit(load_shard, path, first, policy_temperature_cp, result_weight, keep_duplicates)
                    for path, first in jobs]
         for future in futures:
             parts.append(future.result())

@@ -164,7 +164,8 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         config = NetConfig.from_arch(args.arch)
     workers = args.loader_workers or min(8, os.cpu_count() or 1)
     data = load_training_set(args.data, args.policy_temperature, args.result_weight,
-                             max_shards=args.max_shards, workers=workers, progress=not args.no_progress)
+                             max_shards=args.max_shards, workers=workers, progress=not args.no_progress,
+                             keep_duplicates=args.keep_duplicates)
     train_set, validation_set = data.split(args.validation_fraction, seed=args.seed)
     print(f"{len(data)} positions: {len(train_set)} train, {len(validation_set)} validation "
           f"({len(np.unique(validation_set.game))} held-out games); net {config.name}, device {device}",
@@ -310,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     parser.add_argument("--log-every", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--keep-duplicates", action="store_true",
+                        help="train on repeated positions too (datagen keeps only the first occurrence)")
     parser.add_argument("--max-shards", type=int, help="use only the first N shards (quick runs)")
     parser.add_argument("--loader-workers", type=int, help="processes replaying shards (default: cores, <= 8)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")

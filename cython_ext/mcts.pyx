@@ -787,9 +787,10 @@ _BOUND_VALUES = {"win": (1.0, 0.0), "loss": (-1.0, 0.0), "draw": (0.0, 1.0)}
 
 
 def _child_order(item):
-    # Proven wins first (shortest), proven losses last (longest), else visits then Q.
+    # Proven wins first (shortest), proven losses last (longest), else visits, then Q, then the
+    # prior: with no visits at all (a 1-node search, a clock at zero) the policy's move wins.
     if item["bound"] == "win":
-        return (2, -item["plies"], 0.0)
+        return (2, -item["plies"], 0.0, 0.0)
     if item["bound"] == "loss":
-        return (-1, item["plies"], 0.0)
-    return (0, item["visits"], item["q"])
+        return (-1, item["plies"], 0.0, 0.0)
+    return (0, item["visits"], item["q"], item["prior"])

@@ -161,3 +161,20 @@ def test_quit_while_searching_and_eof(tiny_net):
     out = run_raw(["position startpos", "go infinite"], tiny_net, delay=0.2)  # EOF ends it
     assert any(l.startswith("bestmove") for l in out)
     assert time.monotonic() - start < 30
+
+
+def test_one_node_search_plays_the_policy_move(uci, tiny_net):
+    """With no child visited, the move with the highest prior is the best move, not the first generated."""
+    import numpy as np
+
+    from cython_ext.encoding import encode, legal_policy
+    from cython_ext.position import Board
+    from engine.evaluator import load_evaluator
+
+    evaluator = load_evaluator(tiny_net, "fp32", "cpu", threads=1)
+    for fen in (chess.STARTING_FEN, "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"):
+        board = Board(fen)
+        policy, _ = evaluator.evaluate(encode(board)[None])
+        moves, indices = legal_policy(board)
+        expected = moves[int(np.argmax(policy[0, indices]))]
+        assert uci.play(chess.Board(fen), chess.engine.Limit(nodes=1)).move.uci() == expected

@@ -97,8 +97,11 @@ class BenchSearch:
         return total
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="engine bench", description=__doc__,
+def start_bench_command(prog: str, description: str | None,
+                        argv: list[str] | None) -> tuple[argparse.Namespace, Evaluator] | None:
+    """Common start of bench, profile and mctsbench: parse the search options, load and announce
+    the evaluator; None (after printing the error) when the net cannot be used."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_search_arguments(parser)
     args = parser.parse_args(argv)
@@ -109,8 +112,16 @@ def main(argv: list[str]) -> int:
         evaluator = load_bench_evaluator(args)
     except NetFileError as error:
         print(f"error: {error}")
-        return 2
+        return None
     print(f"info string {evaluator.describe()}")
+    return args, evaluator
+
+
+def main(argv: list[str]) -> int:
+    started = start_bench_command("engine bench", __doc__, argv)
+    if started is None:
+        return 2
+    args, evaluator = started
     bench = BenchSearch(evaluator, args.minibatch)
 
     def report(index: int, fen: str, info: str, nodes: int) -> None:

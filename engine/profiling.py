@@ -18,14 +18,13 @@ the four, so the rows add up to the measured total.
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.bench import BenchSearch, add_search_arguments, load_bench_evaluator
+from engine.bench import BenchSearch, start_bench_command
 
 if TYPE_CHECKING:
     from engine.evaluator import Evaluator
@@ -133,19 +132,10 @@ def format_profile(profile: Profile) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="engine profile", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_search_arguments(parser)
-    args = parser.parse_args(argv)
-
-    from engine.netfile import NetFileError
-
-    try:
-        evaluator = load_bench_evaluator(args)
-    except NetFileError as error:
-        print(f"error: {error}")
+    started = start_bench_command("engine profile", __doc__, argv)
+    if started is None:
         return 2
-    print(f"info string {evaluator.describe()}")
+    args, evaluator = started
     for line in format_profile(profile_bench(evaluator, args.nodes, args.minibatch)):
         print(line)
     return 0

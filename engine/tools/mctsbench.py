@@ -21,7 +21,6 @@ speed), with the ratios of ours to the baseline.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import numpy as np
 
 from cython_ext.encoding import NUM_INPUT_PLANES, POLICY_MOVES
 from cython_ext.mcts import SearchTree
-from engine.bench import BENCH_POSITIONS, BenchSearch, add_search_arguments, load_bench_evaluator
+from engine.bench import BENCH_POSITIONS, BenchSearch, start_bench_command
 from engine.profiling import TimedEvaluator
 from uci.search import NetworkEvaluator
 
@@ -295,19 +294,10 @@ def run_python_mcts(evaluator: NetworkEvaluator, minibatch: int, nodes: int, par
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.tools.mctsbench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_search_arguments(parser)
-    args = parser.parse_args(argv)
-
-    from engine.netfile import NetFileError
-
-    try:
-        evaluator = load_bench_evaluator(args)
-    except NetFileError as error:
-        print(f"error: {error}")
+    started = start_bench_command("python -m engine.tools.mctsbench", __doc__, argv)
+    if started is None:
         return 2
-    print(f"info string {evaluator.describe()}")
+    args, evaluator = started
     print(f"{len(BENCH_POSITIONS)} positions, {args.nodes} playouts each, minibatch {args.minibatch}")
     bench = BenchSearch(evaluator, args.minibatch)
     ours_network = TimedEvaluator(evaluator)

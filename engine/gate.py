@@ -77,7 +77,7 @@ from engine.match import (
     parse_engine_spec,
     run_match,
 )
-from engine.stats import RatingEstimate, rating_mle
+from engine.stats import RatingEstimate, format_elo, rating_mle
 
 DEFAULT_SUITE = DATA_DIR / "wac.epd"
 DEFAULT_NODES = 800
@@ -483,8 +483,9 @@ def _pairing_table(outcome: GateOutcome) -> list[str]:
             continue
         e = r.estimate()
         lines.append(f"| {label} | {r.played} | {r.wins}-{r.draws}-{r.losses} | "
-                     f"{100 * e.score:.1f}% | {e.elo:+.1f} [{e.elo_lower:+.1f}, {e.elo_upper:+.1f}] | "
-                     f"{100 * e.los:.1f}% | {r.pentanomial()} | {e.nelo:+.1f} |")
+                     f"{100 * e.score:.1f}% | {format_elo(e.elo)} [{format_elo(e.elo_lower)}, "
+                     f"{format_elo(e.elo_upper)}] | {100 * e.los:.1f}% | {r.pentanomial()} | "
+                     f"{format_elo(e.nelo)} |")
     return lines
 
 

@@ -90,7 +90,8 @@ import chess
 import chess.engine
 import chess.pgn
 
-from engine.stats import CONTINUE, SPRT, EloEstimate, pentanomial_estimate, trinomial_estimate
+from engine.stats import (CONTINUE, SPRT, EloEstimate, format_elo, pentanomial_estimate,
+                          trinomial_estimate)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_BOOK = DATA_DIR / "UHO_4060_v4_1000.epd"
@@ -561,7 +562,7 @@ class MatchResult:
             return "W-D-L 0-0-0"
         est = self.estimate()
         text = (f"W-D-L {self.wins}-{self.draws}-{self.losses} score {100 * est.score:.1f}% "
-                f"Elo {_fmt_elo(est.elo)} +- {_fmt_elo(est.error, sign=False)}")
+                f"Elo {format_elo(est.elo)} +- {format_elo(est.error, sign=False)}")
         llr = self.llr()
         if llr is not None and self.sprt is not None:
             text += f" LLR {llr:.2f} [{self.sprt.lower_bound:.2f}, {self.sprt.upper_bound:.2f}]"
@@ -576,12 +577,12 @@ class MatchResult:
             tri = self.trinomial()
             est = self.estimate()
             penta = self.pentanomial()
-            lines.append(f"Elo difference: {_fmt_elo(tri.elo)} +/- {_fmt_elo(tri.error, sign=False)}, "
+            lines.append(f"Elo difference: {format_elo(tri.elo)} +/- {format_elo(tri.error, sign=False)}, "
                          f"LOS: {100 * tri.los:.1f} %, DrawRatio: {100 * tri.draw_ratio:.1f} %")
             if sum(penta):
                 lines.append(f"Pentanomial [LL, LD, WL+DD, WD, WW]: {penta}; Elo "
-                             f"{_fmt_elo(est.elo)} +/- {_fmt_elo(est.error, sign=False)}, "
-                             f"nElo {_fmt_elo(est.nelo)} +/- {_fmt_elo(est.nelo_error, sign=False)}, "
+                             f"{format_elo(est.elo)} +/- {format_elo(est.error, sign=False)}, "
+                             f"nElo {format_elo(est.nelo)} +/- {format_elo(est.nelo_error, sign=False)}, "
                              f"LOS {100 * est.los:.1f} %")
             llr = self.llr()
             if llr is not None and self.sprt is not None:
@@ -592,14 +593,6 @@ class MatchResult:
             lines.append(f"Faults of {name}: " + ", ".join(f"{k.replace('_', ' ')} {v}"
                                                            for k, v in counts.items()))
         return "\n".join(lines)
-
-
-def _fmt_elo(value: float, sign: bool = True) -> str:
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:+.1f}" if sign else f"{value:.1f}"
 
 
 def _fault_from_text(termination: str, reason: str, result: str) -> tuple[str | None, str | None]:

@@ -55,6 +55,22 @@ H1_ACCEPTED = "H1"
 CONTINUE = "continue"
 
 
+def format_elo(value: float, sign: bool = True) -> str:
+    """An Elo figure for reports: one decimal, ``nan`` where it is undefined.
+
+    Normalized Elo is undefined when every game has the same score (no
+    variance); a perfect or zero score has an infinite Elo.
+
+    >>> format_elo(12.34), format_elo(float("inf")), format_elo(float("nan"))
+    ('+12.3', 'inf', 'nan')
+    """
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:+.1f}" if sign else f"{value:.1f}"
+
+
 def score_to_elo(score: float) -> float:
     """Logistic Elo difference of an expected score, clamped to ``[1e-3, 1 - 1e-3]``.
 

@@ -173,3 +173,12 @@ def test_rating_mle_single_opponent_is_performance_rating() -> None:
 def test_rating_mle_perfect_score_is_clamped() -> None:
     est = stats.rating_mle([1350, 1600], [1.0, 1.0], [4, 4])
     assert est.clamped
+
+
+def test_format_elo_marks_undefined_and_infinite_figures() -> None:
+    # All draws: no variance, so normalized Elo is undefined, not "+nan".
+    estimate = stats.trinomial_estimate(0, 10, 0)
+    assert stats.format_elo(estimate.nelo) == "nan"
+    assert stats.format_elo(-math.inf) == "-inf"
+    assert stats.format_elo(-3.06) == "-3.1"
+    assert stats.format_elo(3.06, sign=False) == "3.1"

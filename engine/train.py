@@ -209,6 +209,14 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         from tqdm import tqdm
 
         bar = tqdm(total=args.steps, initial=step, unit="step", desc=f"train {config.name}")
+    if initial is not None and step == 0:
+        # A fine-tune's starting point on the same held-out games: the row to compare against.
+        start_metrics = validate(net, validation_data, autocast)
+        writer.writerow({"step": 0, "positions": 0, "elapsed_s": 0.0, "lr": 0,
+                         **{key: f"{value:.5f}" for key, value in start_metrics.items()}})
+        metrics_file.flush()
+        print(f"{args.init} before training: "
+              + ", ".join(f"{key} {value:.4f}" for key, value in start_metrics.items()), file=sys.stderr)
     started = time.monotonic()
     running = torch.zeros(3, device=device)
     running_count = 0

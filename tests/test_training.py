@@ -158,5 +158,11 @@ def test_fine_tuning_starts_from_the_given_net(datagen_folder: pathlib.Path, tmp
     tuned_net, tuned_file = load_net(tuned)
     assert tuned_file.config.name == "16x1"  # the initial net's architecture, not --arch
     assert tuned_file.metadata["provenance"]["initial_net"]["steps"] == 2
+    # The fine-tune logs its starting point first: the base net on the same held-out games.
+    with open(tmp_path / "b" / train.METRICS_NAME, newline="") as handle:
+        first = next(csv.DictReader(handle))
+    base_validation = load_net(base)[1].metadata["provenance"]["validation"]
+    assert first["step"] == "0" and not first["train_policy_loss"]
+    assert float(first["val_policy_loss"]) == pytest.approx(base_validation["val_policy_loss"], abs=1e-4)
     weight = "input_conv.weight"
     assert torch.allclose(base_net.state_dict()[weight], tuned_net.state_dict()[weight], atol=1e-5)

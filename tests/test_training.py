@@ -15,6 +15,7 @@ import torch
 from cython_ext.encoding import encode, legal_policy
 from cython_ext.position import Board
 from engine import datagen, dataset, train
+from engine.tools import heldout
 from engine.model import ChessNet, NetConfig
 from engine.netfile import load_net
 from engine.positions import generate_positions
@@ -166,3 +167,21 @@ def test_fine_tuning_starts_from_the_given_net(datagen_folder: pathlib.Path, tmp
     assert float(first["val_policy_loss"]) == pytest.approx(base_validation["val_policy_loss"], abs=1e-4)
     weight = "input_conv.weight"
     assert torch.allclose(base_net.state_dict()[weight], tuned_net.state_dict()[weight], atol=1e-5)
+
+
+@needs_stockfish
+def test_heldout_reproduces_the_training_validation(datagen_folder: pathlib.Path, tmp_path: pathlib.Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    net = tmp_path / "net.pt"
+    assert train.main(["--data", str(datagen_folder), "--batch", "32", "--validation-fraction", "0.34",
+                       "--loader-workers", "1", "--threads", "1", "--no-progress", "--arch", "16x1",
+                       "--steps", "2", "--out", str(net), "--run-dir", str(tmp_path / "run")]) == 0
+    logged = load_net(net)[1].metadata["provenance"]["validation"]
+    capsys.readouterr()
+    split = ["--data", str(datagen_folder), "--validation-fraction", "0.34", "--threads", "1"]
+    assert heldout.main([*split, str(net)]) == 0
+    figures = dict(item.split() for item in capsys.readouterr().out.splitlines()[-1].split(": ", 1)[1].split(", "))
+    assert float(figures["val_policy_loss"]) == pytest.approx(logged["val_policy_loss"], abs=1e-4)
+    assert float(figures["val_top1"]) == pytest.approx(logged["val_top1"], abs=1e-4)
+    assert heldout.main([*split, "--games", "1000:", str(net)]) == 2  # no such game: a clear error
+    assert heldout.main([*split, str(tmp_path / "missing.pt")]) == 2

@@ -71,6 +71,7 @@ import argparse
 import asyncio
 import contextlib
 import io
+import logging
 import math
 import os
 import random
@@ -146,6 +147,21 @@ OUTCOME_REASONS = {
     chess.Termination.THREEFOLD_REPETITION: "Draw by 3-fold repetition",
 }
 RESULT_POINTS = {"1-0": (1.0, 0.0), "0-1": (0.0, 1.0), "1/2-1/2": (0.5, 0.5)}
+
+
+class InfoStringFilter(logging.Filter):
+    """Drops python-chess's "Unexpected engine output" warning for ``info string`` lines.
+
+    UCI lets an engine send ``info string`` at any time (ours announces the net it loaded while
+    answering ``isready``); python-chess warns about any line the command in flight did not
+    expect, which filled match logs with warnings about valid output. Other unexpected lines
+    still warn.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (str(record.msg).endswith("Unexpected engine output: %r") and isinstance(args, tuple)
+                    and len(args) == 2 and str(args[1]).startswith("info string"))
 
 
 class MatchError(Exception):
@@ -755,6 +771,8 @@ class EngineProcess:
         if self.alive:
             return
         await self.kill()
+        if not any(isinstance(f, InfoStringFilter) for f in chess.engine.LOGGER.filters):
+            chess.engine.LOGGER.addFilter(InfoStringFilter())
         try:
             transport, protocol = await asyncio.wait_for(
                 chess.engine.popen_uci(list(self.spec.command), cwd=self.spec.workdir,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shlex
 import sys
@@ -177,6 +178,15 @@ def test_faulty_engine_is_caught(mode: str, fault: str, termination: str) -> Non
     assert {g.termination for g in result.games} == {termination}
     parsed = records_from_pgn(result.pgn_text())
     assert [(g.fault, g.culprit) for g in parsed] == [(fault, "bad")] * 2
+
+
+def test_info_strings_are_not_reported_as_unexpected_output(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="chess.engine"):
+        result = run_match(config(fake("chatty", 3, nodes=1), fake("random", 4, nodes=1)))
+    assert result.played == 2
+    warned = [record.getMessage() for record in caplog.records]
+    assert any("stray output" in message for message in warned)
+    assert not any("info string" in message for message in warned)
 
 
 def test_engine_that_cannot_restart_loses_remaining_games(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ Modes:
 ``hang``       plays like ``random`` for N moves, then never answers ``go``.
 ``nomove``     answers ``bestmove (none)`` in every position.
 ``nostart``    never answers ``uci``.
+``chatty``     like ``random``, but before ``readyok`` prints an ``info string`` (valid
+               UCI) and a stray line (not UCI).
 ``once``       like ``crash``, but creates the file named by the third argument
                and exits at start-up when that file exists (cannot restart).
 """
@@ -46,6 +48,9 @@ def main() -> int:
             print("option name Hash type spin default 16 min 1 max 1024")
             print("uciok")
         elif command == "isready":
+            if mode == "chatty":
+                print("info string net loaded")
+                print("stray output")
             print("readyok")
         elif command == "position":
             if tokens[1] == "startpos":

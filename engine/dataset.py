@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -166,8 +167,11 @@ def load_shard(path: pathlib.Path, first_game: int, policy_temperature_cp: float
 def load_training_set(folders: Sequence[str | pathlib.Path],
                       policy_temperature_cp: float = DEFAULT_POLICY_TEMPERATURE_CP,
                       result_weight: float = DEFAULT_RESULT_WEIGHT, max_shards: int | None = None,
-                      workers: int = 1, progress: bool = True, keep_duplicates: bool = False) -> TrainingSet:
+                      workers: int | None = None, progress: bool = True,
+                      keep_duplicates: bool = False) -> TrainingSet:
     """Positions of the given datagen folders (shards replayed in parallel processes).
+
+    :param workers: processes replaying shards (default: the cores, at most 8).
 
     :param keep_duplicates: also positions seen earlier in the data, so that positions keep the
         weight they have in games (the opening plies of games from one start position).
@@ -192,6 +196,7 @@ def load_training_set(folders: Sequence[str | pathlib.Path],
 
         bar = tqdm(total=len(jobs), unit="shard", desc="loading")
     parts: list[TrainingSet] = []
+    workers = workers or min(8, os.cpu_count() or 1)
     with concurrent.futures.ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(load_shard, path, first, policy_temperature_cp, result_weight, keep_duplicates)
                    for path, first in jobs]

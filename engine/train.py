@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import pathlib
 import sys
 import time
@@ -104,14 +103,18 @@ def validate(net: torch.nn.Module, data: DeviceData) -> dict[str, float]:
     for start in range(0, data.size, VALIDATION_BATCH):
         rows = torch.arange(start, min(start + VALIDATION_BATCH, data.size), device=data.bits.device)
         planes, index, weight, wdl = data.batch(rows)
-        with torch.no_grad():
-            policy_loss, value_loss, top1, value_hits = losses(net, planes, index, weight, wdl)
+        policy_loss, value_loss, top1, value_hits = losses(net, planes, index, weight, wdl)
         n = len(rows)
         totals += [policy_loss.item() * n, value_loss.item() * n, top1.item(), value_hits.item()]
     net.train()
     policy_loss, value_loss, top1, value_hits = totals / max(1, data.size)
     return {"val_policy_loss": float(policy_loss), "val_value_loss": float(value_loss),
             "val_top1": float(top1), "val_value_accuracy": float(value_hits)}
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    """``val_policy_loss 2.2831, val_value_loss 0.6064, ...``: validation figures on one line."""
+    return ", ".join(f"{key} {value:.4f}" for key, value in metrics.items())
 
 
 def plot_curves(metrics_path: pathlib.Path, out: pathlib.Path, title: str) -> None:
@@ -178,9 +181,9 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         config = initial_file.config
     else:
         config = NetConfig.from_arch(args.arch)
-    workers = args.loader_workers or min(8, os.cpu_count() or 1)
     data = load_training_set(args.data, args.policy_temperature, args.result_weight,
-                             max_shards=args.max_shards, workers=workers, progress=not args.no_progress,
+                             max_shards=args.max_shards, workers=args.loader_workers,
+                             progress=not args.no_progress,
                              keep_duplicates=args.keep_duplicates)
     train_set, validation_set = data.split(args.validation_fraction, seed=args.seed)
     use_bf16 = native_bf16(device) and not args.no_amp
@@ -231,8 +234,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         writer.writerow({"step": 0, "positions": 0, "elapsed_s": 0.0, "lr": 0,
                          **{key: f"{value:.5f}" for key, value in start_metrics.items()}})
         metrics_file.flush()
-        print(f"{args.init} before training: "
-              + ", ".join(f"{key} {value:.4f}" for key, value in start_metrics.items()), file=sys.stderr)
+        print(f"{args.init} before training: {format_metrics(start_metrics)}", file=sys.stderr)
     started = time.monotonic()
     running = torch.zeros(3, device=device)
     running_count = 0
@@ -300,7 +302,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
     net = net.float().cpu().eval()
     size = save_net(args.out, net, build_metadata(config, "fp32", provenance=provenance))
     print(f"wrote {args.out} ({size / 1e6:.1f} MB); validation: "
-          + ", ".join(f"{key} {value:.4f}" for key, value in final.items()))
+          + format_metrics(final))
     return final
 
 

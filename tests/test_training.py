@@ -96,10 +96,10 @@ def test_policy_weights_favour_the_chosen_move() -> None:
 
 @needs_stockfish
 def test_loader_targets_match_the_games(datagen_folder: pathlib.Path) -> None:
-    data = dataset.load_training_set([datagen_folder], progress=False)
+    data = dataset.load_training_set([datagen_folder], workers=1, progress=False)
     assert len(data) > 0 and np.allclose(data.wdl.sum(1), 1) and np.allclose(data.policy_weight.sum(1), 1)
     assert (data.policy_weight[:, 0] >= data.policy_weight.max(1) - 1e-6).all()
-    everything = dataset.load_training_set([datagen_folder], progress=False, keep_duplicates=True)
+    everything = dataset.load_training_set([datagen_folder], workers=1, progress=False, keep_duplicates=True)
     manifest = json.loads((datagen_folder / datagen.MANIFEST_NAME).read_text())
     assert len(everything) == sum(shard["positions"] for shard in manifest["shards"])
     assert len(data) == sum(shard["kept"] for shard in manifest["shards"])

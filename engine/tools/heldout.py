@@ -15,7 +15,6 @@ quantized ones.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 
 from engine.dataset import DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT, load_training_set
 from engine.netfile import NetFileError, load_net
-from engine.train import DEFAULT_VALIDATION_FRACTION, DeviceData, validate
+from engine.train import DEFAULT_VALIDATION_FRACTION, DeviceData, format_metrics, validate
 
 
 def parse_game_range(text: str) -> tuple[int, int]:
@@ -55,8 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_training_set(args.data, DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT,
-                             keep_duplicates=args.keep_duplicates, progress=False,
-                             workers=min(8, os.cpu_count() or 1))
+                             keep_duplicates=args.keep_duplicates, progress=False)
     _, validation = data.split(args.validation_fraction, seed=args.seed)
     low, high = args.games
     rows = np.flatnonzero((validation.game >= low) & (validation.game < high))
@@ -72,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: {error}", file=sys.stderr)
             return 2
         figures = validate(net, subset)
-        print(f"{path}: " + ", ".join(f"{key} {value:.4f}" for key, value in figures.items()), flush=True)
+        print(f"{path}: {format_metrics(figures)}", flush=True)
     return 0
 
 

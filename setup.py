@@ -27,7 +27,7 @@ setup(
     name="azchess-engine",
     version="0.1.0",
     description="AlphaZero-style UCI chess engine: Cython game state and MCTS, precision-selectable network",
-    packages=["engine", "uci", "cython_ext"],
+    packages=["engine", "engine.nn", "engine.training", "engine.arena", "engine.bench", "uci", "cython_ext"],
     package_data={"engine": ["py.typed", "data/*"], "cython_ext": ["*.pxd", "*.pyx", "py.typed"]},
     ext_modules=cythonize(EXTENSIONS, language_level=3,
                           compiler_directives={"embedsignature": True}),
@@ -35,7 +35,7 @@ setup(
     install_requires=["numpy>=1.24", "torch>=2.1,<=2.13.0", "tqdm>=4.60", "chess>=1.10", "scipy>=1.10",
                       "matplotlib>=3.7"],
     extras_require={"test": ["pytest>=7", "chess>=1.10"],
-                    "dist": ["pyinstaller>=6.0", "Cython>=3.0"]},  # python -m engine.tools.build_dist: the binary
+                    "dist": ["pyinstaller>=6.0", "Cython>=3.0"]},  # engine build-dist: the binary
     entry_points={"console_scripts": ["engine=engine.cli:main"]},
     zip_safe=False,
 )

@@ -17,6 +17,11 @@ half is :class:`Board`, a small wrapper for tools, the UCI front end and tests.
 Sliding attacks use "fancy" magic bitboards whose magics are found at import
 time by a deterministic search (a few milliseconds), so no magic constants
 need to be trusted.
+
+Why one module of ~1,200 lines: the attack tables, move generation, make/unmake and
+the Zobrist keys call each other through ``cdef inline`` functions in the hot loops
+(perft, the search's expansion). Cython inlines those only within one module; split
+across modules they would become calls through a C function-pointer table.
 """
 
 from libc.stdint cimport uint64_t, int8_t

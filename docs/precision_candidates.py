@@ -1,7 +1,7 @@
 """Measure the candidate precision backends on this machine (feeds docs/precision.md).
 
 Candidates: fp32 eager, bf16 autocast (eager), int8-dynamic (eager, Linear only), int8-static
-eager x86 (the engine's recipe, :mod:`engine.quantization`), and torchao PT2E
+eager x86 (the engine's recipe, :mod:`engine.nn.quantization`), and torchao PT2E
 (``X86InductorQuantizer`` + ``torch.compile``, one compilation per batch size). For each:
 positions/s per batch, top-1 agreement / KL / WDL error against fp32 on held-out positions,
 file size and load time, and the number of warnings raised (before the engine's filters).
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from cython_ext.encoding import legal_policy
-from engine.model import NetConfig, random_net
-from engine.netcompare import compare_outputs
-from engine.positions import encode_positions, generate_positions
+from engine.nn.model import NetConfig, random_net
+from engine.nn.netcompare import compare_outputs
+from engine.nn.positions import encode_positions, generate_positions
 
 BATCHES = (1, 8, 32, 128)
 CALIBRATION_POSITIONS = 1024
@@ -66,7 +66,7 @@ def file_stats(state: dict) -> tuple[float, float]:
 
 
 def eager_candidates(net: torch.nn.Module, calib: np.ndarray) -> dict[str, tuple]:
-    from engine import quantization
+    from engine.nn import quantization
 
     def plain(model):
         return lambda x: model(x)[:2]

@@ -13,17 +13,23 @@ import sys
 from engine import ENGINE_NAME, __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "bench": ("engine.bench", "fixed search of fixed positions: node total and nodes/second"),
-    "profile": ("engine.profiling", "where bench's time goes: game state, encoding, network, tree, other"),
-    "perft": ("engine.perft", "count leaf nodes of the move generator (Stockfish-style output)"),
-    "quantize": ("engine.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
-    "netbench": ("engine.netbench", "network throughput per precision and batch size"),
-    "netcompare": ("engine.netcompare", "policy/value agreement between two nets"),
-    "import-lc0": ("engine.lc0", "convert an lc0 weights file (.pb.gz) to a net file"),
-    "match": ("engine.match", "play two UCI engines against each other (Elo, SPRT, PGN)"),
-    "gate": ("engine.gate", "accept or reject a candidate net: match, tactics, Stockfish ladder"),
-    "datagen": ("engine.datagen", "training games played and labelled by Stockfish"),
-    "train": ("engine.train", "supervised training of the network on datagen folders"),
+    "bench": ("engine.bench.bench", "fixed search of fixed positions: node total and nodes/second"),
+    "profile": ("engine.bench.profile", "where bench's time goes: game state, encoding, network, tree, other"),
+    "perft": ("engine.bench.perft", "count leaf nodes of the move generator (Stockfish-style output)"),
+    "quantize": ("engine.nn.quantize", "derive an int8 net (dynamic, static, QAT) from a float net"),
+    "netbench": ("engine.bench.netbench", "network throughput per precision and batch size"),
+    "netcompare": ("engine.nn.netcompare", "policy/value agreement between two nets"),
+    "import-lc0": ("engine.nn.lc0", "convert an lc0 weights file (.pb.gz) to a net file"),
+    "match": ("engine.arena.match", "play two UCI engines against each other (Elo, SPRT, PGN)"),
+    "gate": ("engine.arena.gate", "accept or reject a candidate net: match, tactics, Stockfish ladder"),
+    "datagen": ("engine.training.datagen", "training games played and labelled by Stockfish"),
+    "train": ("engine.training.train", "supervised training of the network on datagen folders"),
+    "heldout": ("engine.training.heldout", "several nets' validation figures on the same held-out games"),
+    "games2pgn": ("engine.training.games2pgn", "export datagen games as PGN"),
+    "movematch": ("engine.nn.movematch", "how often a net's 1-node policy move matches the moves of a PGN"),
+    "mctsbench": ("engine.bench.mctsbench", "our search vs a plain Python MCTS, same net and playouts"),
+    "perftbench": ("engine.bench.perftbench", "perft and encoding speed vs python-chess, side by side"),
+    "build-dist": ("engine.build_dist", "build the standalone binary with PyInstaller (dist/engine/)"),
 }
 
 

@@ -49,8 +49,8 @@ echo "training done $(date)"
 python3 - "$OUT/net-64x6-se4.pt" <<'EOF'
 import sys
 import numpy as np
-from engine.evaluator import load_evaluator
-from engine.positions import generate_positions
+from engine.nn.evaluator import load_evaluator
+from engine.nn.positions import generate_positions
 from cython_ext.encoding import encode_batch
 planes = encode_batch(generate_positions(2048, seed=7))
 fp32 = load_evaluator(sys.argv[1], "fp32", "cuda")

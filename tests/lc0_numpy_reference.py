@@ -1,6 +1,6 @@
 """A slow, direct numpy forward pass of an lc0 weights file, written from the format description.
 
-Shares no code with ``engine.lc0``, ``engine.model`` or torch: its own protobuf reader (field
+Shares no code with ``engine.nn.lc0``, ``engine.nn.model`` or torch: its own protobuf reader (field
 numbers of lc0's ``proto/net.proto``), lc0's layouts as its backends compute them (NCHW,
 channel-major flattening before dense layers), lc0's input convention (the rule-50 plane holds
 the raw ply count, not ``count / 99``), and the 80x8x8 -> 1858 convolutional policy map built

@@ -15,8 +15,8 @@ import chess
 import chess.engine
 import pytest
 
-from engine.model import NetConfig, random_net
-from engine.netfile import build_metadata, save_net
+from engine.nn.model import NetConfig, random_net
+from engine.nn.netfile import build_metadata, save_net
 from uci.options import OPTIONS
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def checkout(tmp_path_factory) -> pathlib.Path:
     target = tmp_path_factory.mktemp("checkout")
     clean_copy(target)
     write_net(target / "nets" / "default.pt", NetConfig(filters=16, blocks=2), seed=2)
-    subprocess.run([sys.executable, "-m", "engine.tools.build_dist"], cwd=target, check=True,
+    subprocess.run([sys.executable, "-m", "engine", "build-dist"], cwd=target, check=True,
                    timeout=BUILD_TIMEOUT_S)
     return target
 

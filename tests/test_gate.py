@@ -9,9 +9,9 @@ from pathlib import Path
 import chess.pgn
 import pytest
 
-from engine import gate, match
+from engine.arena import gate, specs
 
-STOCKFISH = match.find_stockfish()
+STOCKFISH = specs.find_stockfish()
 needs_stockfish = pytest.mark.skipif(
     STOCKFISH is None, reason="stockfish not installed (apt-get install stockfish; "
                               "Debian puts it in /usr/games)")

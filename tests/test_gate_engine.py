@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from engine.model import NetConfig, random_net
-from engine.netfile import build_metadata, save_net
+from engine.nn.model import NetConfig, random_net
+from engine.nn.netfile import build_metadata, save_net
 
 
 @pytest.fixture(scope="module")

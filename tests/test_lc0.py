@@ -18,9 +18,10 @@ import lc0_numpy_reference as reference
 from cython_ext.encoding import encode_batch, legal_policy
 from cython_ext.mcts import SearchTree
 from cython_ext.position import Board
-from engine import lc0, quantize
-from engine.evaluator import Evaluator, load_evaluator
-from engine.netfile import NetFileError, instantiate, load_net, read_net_file
+from engine.nn import lc0, quantize
+from engine.nn.evaluator import Evaluator, load_evaluator
+from engine.nn.loader import load_net, read_net_file
+from engine.nn.netfile import NetFileError, instantiate
 from uci.options import Options
 from uci.protocol import UciEngine
 from uci.search import Limits, Searcher

@@ -1,4 +1,4 @@
-"""engine.match: built-in runner (Stockfish and scripted fake engines), PGN, external runners."""
+"""engine.arena.match: built-in runner (Stockfish and scripted fake engines), PGN, external runners."""
 
 from __future__ import annotations
 
@@ -15,21 +15,15 @@ import chess
 import chess.pgn
 import pytest
 
-from engine import match
-from engine.match import (
-    Adjudication,
-    Adjudicator,
-    EngineSpec,
-    MatchConfig,
-    MatchError,
-    SearchLimit,
-    TimeControl,
-    parse_engine_spec,
-    records_from_pgn,
-    run_match,
-)
+from engine import DATA_DIR
+from engine.arena import book, match, records, specs, stats
+from engine.arena.adjudication import Adjudication, Adjudicator
+from engine.arena.config import MatchConfig
+from engine.arena.match import run_match
+from engine.arena.records import records_from_pgn
+from engine.arena.specs import EngineSpec, MatchError, SearchLimit, TimeControl, parse_engine_spec
 
-STOCKFISH = match.find_stockfish()
+STOCKFISH = specs.find_stockfish()
 needs_stockfish = pytest.mark.skipif(
     STOCKFISH is None, reason="stockfish not installed (apt-get install stockfish; "
                               "Debian puts it in /usr/games)")
@@ -89,13 +83,13 @@ def test_stockfish_shorthand() -> None:
 
 
 def test_openings_epd_and_pgn() -> None:
-    epd = match.load_openings(match.DEFAULT_BOOK, 3)
+    epd = book.load_openings(book.DEFAULT_BOOK, 3)
     assert len(epd) == 3 and all(not o.moves for o in epd)
     assert epd[0].board().fullmove_number == 9  # UHO lines carry move counters
-    pgn = match.load_openings(match.DATA_DIR / "8moves_v3_200.pgn", 2, plies=6)
+    pgn = book.load_openings(DATA_DIR / "8moves_v3_200.pgn", 2, plies=6)
     assert pgn[0].fen == chess.STARTING_FEN and len(pgn[0].moves) == 6
-    shuffled = match.load_openings(match.DEFAULT_BOOK, 5, order="random", seed=1)
-    assert shuffled == match.load_openings(match.DEFAULT_BOOK, 5, order="random", seed=1)
+    shuffled = book.load_openings(book.DEFAULT_BOOK, 5, order="random", seed=1)
+    assert shuffled == book.load_openings(book.DEFAULT_BOOK, 5, order="random", seed=1)
 
 
 def test_adjudicator_resign_and_draw() -> None:
@@ -141,7 +135,7 @@ def test_builtin_stockfish_games_and_pgn(tmp_path: Path) -> None:
     assert games[0].headers["FEN"] == games[1].headers["FEN"]  # colour-swapped pair
     assert games[0].headers["White"] == games[1].headers["Black"]
     # the statistics are the same when recomputed from the PGN
-    parsed = match.MatchResult(result.a, result.b, records_from_pgn(text))
+    parsed = records.MatchResult(result.a, result.b, records_from_pgn(text))
     assert (parsed.wins, parsed.draws, parsed.losses) == (result.wins, result.draws, result.losses)
     assert parsed.pentanomial() == result.pentanomial()
     assert "Score of stockfish-skill0 vs sf-full" in result.summary()
@@ -160,10 +154,10 @@ def test_time_control_game_has_tag() -> None:
 
 
 @pytest.mark.parametrize(("mode", "fault", "termination"), [
-    ("crash", match.CRASH, "abandoned"),
-    ("illegal", match.ILLEGAL_MOVE, "illegal move"),
-    ("nomove", match.ILLEGAL_MOVE, "illegal move"),
-    ("hang", match.DISCONNECT, "stalled connection"),
+    ("crash", records.CRASH, "abandoned"),
+    ("illegal", records.ILLEGAL_MOVE, "illegal move"),
+    ("nomove", records.ILLEGAL_MOVE, "illegal move"),
+    ("hang", records.DISCONNECT, "stalled connection"),
 ])
 def test_faulty_engine_is_caught(mode: str, fault: str, termination: str) -> None:
     bad = fake(mode, 2, name="bad", nodes=1)
@@ -173,7 +167,7 @@ def test_faulty_engine_is_caught(mode: str, fault: str, termination: str) -> Non
     assert time.monotonic() - start < 20
     assert result.played == 2
     assert result.faults()["bad"][fault] == 2
-    assert result.faults()["good"] == dict.fromkeys(match.FAULTS, 0)
+    assert result.faults()["good"] == dict.fromkeys(records.FAULTS, 0)
     assert result.losses == 2
     assert {g.termination for g in result.games} == {termination}
     parsed = records_from_pgn(result.pgn_text())
@@ -195,7 +189,7 @@ def test_engine_that_cannot_restart_loses_remaining_games(tmp_path: Path) -> Non
                               "name=once", "nodes=1"])
     result = run_match(config(once, fake("random", nodes=1, name="good"), games=4))
     assert result.played == 4 and result.losses == 4
-    assert result.faults()["once"][match.CRASH] == 4
+    assert result.faults()["once"][records.CRASH] == 4
     assert [g.number for g in result.games] == [1, 2, 3, 4]
     assert [g.pair for g in result.games] == [1, 1, 2, 2]
 
@@ -204,7 +198,7 @@ def test_time_forfeit_with_clock() -> None:
     slow = fake("hang", 1, name="slow", tc=TimeControl(0.3))
     good = fake("random", 1, name="good", tc=TimeControl(0.3))
     result = run_match(config(slow, good, games=2))
-    assert result.faults()["slow"][match.TIME_LOSS] == 2
+    assert result.faults()["slow"][records.TIME_LOSS] == 2
     assert all(g.termination == "time forfeit" for g in result.games)
     assert all("loses on time" in g.reason for g in result.games)
 
@@ -249,7 +243,7 @@ def test_external_runner_command_and_pgn(tmp_path: Path, monkeypatch: pytest.Mon
     b = parse_engine_spec(["cmd=engine --net b.pt", "name=B", "tc=10+0.1"])
     pgn = tmp_path / "out.pgn"
     cfg = MatchConfig(engines=(a, b), games=4, runner="auto", pgnout=pgn,
-                      sprt=match.SPRT(0, 5))
+                      sprt=stats.SPRT(0, 5))
     result = run_match(cfg)
     argv = json.loads(log.read_text())
     assert Path(argv[0]).name == runner_name
@@ -257,7 +251,7 @@ def test_external_runner_command_and_pgn(tmp_path: Path, monkeypatch: pytest.Mon
     joined = " ".join(argv)
     assert "cmd=engine" in argv and "name=A" in argv and "option.Precision=int8" in argv
     assert "nodes=800" in argv and "tc=10+0.1" in argv
-    assert f"file={match.DEFAULT_BOOK}" in argv and "format=epd" in argv
+    assert f"file={book.DEFAULT_BOOK}" in argv and "format=epd" in argv
     assert "-repeat" in argv and argv[argv.index("-rounds") + 1] == "2"
     assert "movecount=3" in argv and "movenumber=34" in argv and "elo1=5" in argv
     if runner_name == "fastchess":
@@ -269,6 +263,6 @@ def test_external_runner_command_and_pgn(tmp_path: Path, monkeypatch: pytest.Mon
     # parsed results: A wins, draws, loses on time, wins by B's illegal move
     assert (result.wins, result.draws, result.losses) == (2, 1, 1)
     assert result.pentanomial() == [0, 0, 1, 1, 0]
-    assert result.faults()["A"][match.TIME_LOSS] == 1
-    assert result.faults()["B"][match.ILLEGAL_MOVE] == 1
+    assert result.faults()["A"][records.TIME_LOSS] == 1
+    assert result.faults()["B"][records.ILLEGAL_MOVE] == 1
     assert pgn.read_text().count("[Event ") == 4

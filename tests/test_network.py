@@ -15,15 +15,17 @@ import torch
 
 from cython_ext.encoding import CONV_POLICY_PLANES, NUM_POLICY_MOVES, conv_policy_gather
 from cython_ext.position import Board
-from engine import netbench, netcompare, quantize
-from engine.evaluator import load_evaluator, make_evaluator
-from engine.model import ChessNet, NetConfig, random_net
-from engine.netcompare import compare_evaluators
-from engine.netfile import FORMAT_VERSION, NetFileError, build_metadata, load_net, save_net
-from engine.positions import (
+from engine.bench import netbench
+from engine.nn import netcompare, quantize
+from engine.nn.evaluator import load_evaluator, make_evaluator
+from engine.nn.model import ChessNet, NetConfig, random_net
+from engine.nn.netcompare import compare_evaluators
+from engine.nn.loader import load_net
+from engine.nn.netfile import FORMAT_VERSION, NetFileError, build_metadata, save_net
+from engine.nn.positions import (
     PositionReport, encode_positions, generate_positions, read_fen_file, read_pgn_file, read_positions,
 )
-from engine.quantize import quantize_net
+from engine.nn.quantize import quantize_net
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*TypedStorage is deprecated",
                                         "ignore:.*quant_min and quant_max", "ignore:.*quantized tensor creation",
@@ -277,7 +279,7 @@ def test_generated_positions_are_deterministic_and_varied() -> None:
 
 
 def test_no_quantization_warning_reaches_stdout(int8_file: pathlib.Path) -> None:
-    script = ("from engine.evaluator import load_evaluator; from engine.positions import *;"
+    script = ("from engine.nn.evaluator import load_evaluator; from engine.nn.positions import *;"
               f"e = load_evaluator({str(int8_file)!r}, device='cpu', threads=1);"
               "e.evaluate(encode_positions(generate_positions(2)))")
     result = subprocess.run([sys.executable, "-W", "default", "-c", script], capture_output=True, text=True,

@@ -1,4 +1,4 @@
-"""`engine profile` (time split of the bench search) and the plain Python MCTS of `engine.tools.mctsbench`."""
+"""`engine profile` (time split of the bench search) and the plain Python MCTS of `engine.bench.mctsbench`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from cython_ext.encoding import encode, legal_policy
 from cython_ext.mcts import SearchTree
 from cython_ext.position import Board
-from engine import bench, cli, profiling
-from engine.evaluator import load_evaluator
-from engine.model import NetConfig, random_net
-from engine.netfile import build_metadata, save_net
-from engine.tools import mctsbench
+from engine import cli
+from engine.bench import bench, mctsbench, profile
+from engine.nn.evaluator import load_evaluator
+from engine.nn.model import NetConfig, random_net
+from engine.nn.netfile import build_metadata, save_net
 
 NODES = 60
 
@@ -40,14 +40,14 @@ def test_profile_shares_add_up_and_nodes_match_bench(tiny_net: str, capsys: pyte
     out = capsys.readouterr().out
     assert nodes_searched(out) == bench_nodes
     shares = [float(share) for share in re.findall(r"^\w.*\s+\d+\.\d+\s+(-?\d+\.\d)%$", out, re.MULTILINE)]
-    assert len(shares) == len(profiling.COMPONENTS) + 1  # the rows and the total
+    assert len(shares) == len(profile.COMPONENTS) + 1  # the rows and the total
     assert all(share >= 0 for share in shares)
     assert sum(shares[:-1]) == pytest.approx(100.0, abs=0.5)
 
     evaluator = load_evaluator(tiny_net, device="cpu", threads=1)
-    result = profiling.profile_bench(evaluator, NODES, 16)
+    result = profile.profile_bench(evaluator, NODES, 16)
     assert result.nodes == bench_nodes
-    assert set(result.seconds) == {key for key, _ in profiling.COMPONENTS}
+    assert set(result.seconds) == {key for key, _ in profile.COMPONENTS}
     assert min(result.seconds.values()) >= 0 and result.seconds["network"] > 0 and result.seconds["state"] > 0
     assert sum(result.seconds.values()) == pytest.approx(result.wall)
     assert sum(result.shares.values()) == pytest.approx(100.0)

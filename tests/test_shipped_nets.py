@@ -9,8 +9,8 @@ import pytest
 
 from cython_ext.encoding import encode, legal_policy
 from cython_ext.position import Board
-from engine.evaluator import PRECISIONS, load_evaluator
-from engine.netfile import read_net_file
+from engine.nn.evaluator import PRECISIONS, load_evaluator
+from engine.nn.loader import read_net_file
 
 NETS = pathlib.Path(__file__).resolve().parent.parent / "nets"
 DEFAULT_NET = NETS / "default.pt"

@@ -1,4 +1,4 @@
-"""engine.stats against published reference values.
+"""engine.arena.stats against published reference values.
 
 References:
 * fastchess ``tests/elo_test.cpp``: Elo and error margin printed for W/L/D counts
@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 
-from engine import stats
+from engine.arena import stats
 
 # (wins, losses, draws) -> (elo, error margin), fastchess tests/elo_test.cpp
 ELO_REFERENCES = [

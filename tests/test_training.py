@@ -14,11 +14,11 @@ import torch
 
 from cython_ext.encoding import encode, legal_policy
 from cython_ext.position import Board
-from engine import datagen, dataset, train
-from engine.tools import heldout
-from engine.model import ChessNet, NetConfig
-from engine.netfile import load_net
-from engine.positions import generate_positions
+from engine.training import datagen, dataset, train
+from engine.training import heldout
+from engine.nn.model import ChessNet, NetConfig
+from engine.nn.loader import load_net
+from engine.nn.positions import generate_positions
 
 STOCKFISH = shutil.which("stockfish") or (datagen.DEFAULT_STOCKFISH
                                           if pathlib.Path(datagen.DEFAULT_STOCKFISH).exists() else None)

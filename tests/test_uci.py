@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import chess
 import chess.engine
 import pytest
 
-from engine.model import NetConfig, random_net
-from engine.netfile import build_metadata, save_net
+from engine.nn.model import NetConfig, random_net
+from engine.nn.netfile import build_metadata, save_net
 
 ENGINE = [sys.executable, "-m", "engine.cli"]
 
@@ -87,6 +88,8 @@ def test_chess960_castling_notation(uci):
 def test_fast_games_never_lose_on_time(tiny_net):
     players = [chess.engine.SimpleEngine.popen_uci(ENGINE + ["--net", tiny_net, "--threads", "1"]) for _ in range(2)]
     try:
+        for engine in players:
+            engine.ping()  # isready -> readyok before the clocks start, as a GUI does (the net loads meanwhile)
         for game in range(2):
             board = chess.Board()
             clocks = [1.0, 1.0]
@@ -108,17 +111,37 @@ def test_fast_games_never_lose_on_time(tiny_net):
 
 
 def run_raw(lines: list[str], tiny_net: str, delay: float = 0.0, timeout: float = 60) -> list[str]:
+    """Feed ``lines`` to a fresh engine and return everything it wrote.
+
+    After a ``go`` with a limit, the next line waits for its ``bestmove``, as a GUI does (a ``go``
+    sent during a search is ignored by the protocol), so the outcome does not depend on how fast
+    the machine loads the net or searches; ``delay`` only spaces the other lines.
+    """
     process = subprocess.Popen(ENGINE + ["--net", tiny_net, "--threads", "1"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out: list[str] = []
+    answered = threading.Semaphore(0)
+
+    def read() -> None:
+        for output_line in process.stdout:
+            out.append(output_line.rstrip("\n"))
+            if output_line.startswith("bestmove"):
+                answered.release()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     for line in lines:
         process.stdin.write(line + "\n")
         process.stdin.flush()
-        if delay:
+        words = line.split()
+        if words[:1] == ["go"] and not {"infinite", "ponder"} & set(words):
+            assert answered.acquire(timeout=timeout), f"no bestmove after {line!r}"
+        elif delay:
             time.sleep(delay)
     process.stdin.close()
-    out = process.stdout.read()
     assert process.wait(timeout=timeout) == 0
-    return out.splitlines()
+    reader.join(timeout)
+    return out
 
 
 def test_stop_and_isready_during_infinite_search(tiny_net):
@@ -169,7 +192,7 @@ def test_one_node_search_plays_the_policy_move(uci, tiny_net):
 
     from cython_ext.encoding import encode, legal_policy
     from cython_ext.position import Board
-    from engine.evaluator import load_evaluator
+    from engine.nn.evaluator import load_evaluator
 
     evaluator = load_evaluator(tiny_net, "fp32", "cpu", threads=1)
     for fen in (chess.STARTING_FEN, "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"):

@@ -10,6 +10,11 @@ Robustness rules (documented for GUI authors and testers):
   are reported and the previous value stays in force;
 * ``go`` on a position without legal moves answers ``bestmove 0000``;
 * end of input stops any search and exits cleanly.
+
+The net starts loading in the background as soon as ``uciok`` is sent (importing torch and
+reading the file take a second or more on a slow machine); ``isready``, ``go`` and anything else
+that needs the net wait for that load, so no move's clock pays for it when a GUI sends
+``isready`` before the game, as the protocol asks.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ class UciEngine:
         self.searcher = Searcher(self.send, self.tree)
         self._loaded_key: tuple | None = None
         self._cache_size = int(options["NNCacheSize"])
+        self._network_lock = threading.Lock()
+        self._background_load: threading.Thread | None = None
 
     def send(self, line: str) -> None:
         with self._lock:
@@ -75,13 +82,23 @@ class UciEngine:
 
     # -- network ----------------------------------------------------------
 
+    def start_network_load(self) -> None:
+        """Begin loading the net in a background thread (after ``uciok``); :meth:`ensure_network` joins it."""
+        if self._background_load is None:
+            self._background_load = threading.Thread(target=self.ensure_network, name="net-load", daemon=True)
+            self._background_load.start()
+
     def ensure_network(self) -> None:
-        """(Re)load the net when WeightsFile/Precision/Device/Threads changed."""
+        """(Re)load the net when WeightsFile/Precision/Device/Threads changed; waits for a load in flight."""
+        with self._network_lock:
+            self._load_network_if_changed()
+
+    def _load_network_if_changed(self) -> None:
         key = tuple(self.options[n] for n in ("WeightsFile", "Precision", "Device", "Threads"))
         if key == self._loaded_key and self.searcher.evaluator is not None:
             return
-        from engine.evaluator import load_evaluator
-        from engine.netfile import NetFileError
+        from engine.nn.evaluator import load_evaluator
+        from engine.nn.netfile import NetFileError
 
         weights, precision, device, threads = key
         path = default_net_path(precision) if weights == DEFAULT_NET else weights
@@ -143,6 +160,7 @@ class UciEngine:
         for option in OPTIONS:
             self.send(option.uci_line())
         self.send("uciok")
+        self.start_network_load()
 
     def cmd_isready(self, args: list[str]) -> None:
         if not self.searcher.searching:
@@ -151,7 +169,8 @@ class UciEngine:
 
     def cmd_ucinewgame(self, args: list[str]) -> None:
         self.searcher.stop()
-        self.tree.clear()
+        with self._network_lock:  # a load in flight clears the tree too
+            self.tree.clear()
 
     def cmd_setoption(self, args: list[str]) -> None:
         text = " ".join(args)

@@ -41,7 +41,7 @@ def q_to_cp(q: float) -> int:
 
 
 class NetworkEvaluator(Protocol):
-    """What the search needs of the network (:class:`engine.evaluator.Evaluator` or a wrapper of it)."""
+    """What the search needs of the network (:class:`engine.nn.evaluator.Evaluator` or a wrapper of it)."""
 
     def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` of ``planes`` ``[N, 112, 8, 8]``."""

@@ -62,22 +62,13 @@ from pathlib import Path
 import chess
 import chess.engine
 
-from engine.match import (
-    DATA_DIR,
-    FAULTS,
-    EngineProcess,
-    EngineSpec,
-    MatchConfig,
-    MatchError,
-    MatchResult,
-    SearchLimit,
-    add_common_arguments,
-    config_from_args,
-    find_stockfish,
-    parse_engine_spec,
-    run_match,
-)
-from engine.stats import RatingEstimate, format_elo, rating_mle
+from engine import DATA_DIR
+from engine.arena.config import MatchConfig
+from engine.arena.match import add_common_arguments, config_from_args, run_match
+from engine.arena.process import EngineProcess
+from engine.arena.records import FAULTS, MatchResult
+from engine.arena.specs import EngineSpec, MatchError, SearchLimit, find_stockfish, parse_engine_spec
+from engine.arena.stats import RatingEstimate, format_elo, rating_mle
 
 DEFAULT_SUITE = DATA_DIR / "wac.epd"
 DEFAULT_NODES = 800

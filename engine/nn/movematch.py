@@ -1,6 +1,6 @@
 """Move-match rate of a net's 1-node policy against the moves played in PGN games.
 
-    python -m engine.tools.movematch --net maia-1900.pb.gz --pgn games.pgn [--precision fp32]
+    engine movematch --net maia-1900.pb.gz --pgn games.pgn [--precision fp32]
 
 For every position of every game's main line (before each move), the net's choice is the
 legal move with the highest policy logit; it matches when it is the move played. This is how
@@ -22,8 +22,8 @@ import numpy as np
 
 from cython_ext.encoding import encode_batch, legal_policy
 from cython_ext.position import Board
-from engine.evaluator import PRECISIONS, load_evaluator
-from engine.netfile import NetFileError
+from engine.nn.evaluator import PRECISIONS, load_evaluator
+from engine.nn.netfile import NetFileError
 
 EVALUATION_BATCH = 256
 OPENING_PLIES = 20
@@ -66,7 +66,7 @@ def played_positions(pgn_path: str, max_games: int | None = None) -> Iterator[tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.tools.movematch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="engine movematch", description=__doc__.split("\n")[0])
     parser.add_argument("--net", required=True, help="net file (ours or an lc0 .pb.gz)")
     parser.add_argument("--pgn", required=True, help="PGN games")
     parser.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS))
@@ -119,7 +119,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {phase:<10} ({PHASE_PLIES[phase]}): {100 * matches[phase] / totals[phase]:.1f}% "
                   f"of {totals[phase]}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

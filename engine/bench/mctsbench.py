@@ -1,6 +1,6 @@
 """Search speed of this engine against a plain Python MCTS, same net and batch, in one run.
 
-    python -m engine.tools.mctsbench [--nodes 400] [--net FILE] [--precision P] [--batch 32]
+    engine mctsbench [--nodes 400] [--net FILE] [--precision P] [--batch 32]
 
 Both searches run the ``engine bench`` positions to the same playouts with the same evaluator
 (one torch thread) and the same minibatch. Ours is the real bench search (Cython tree, C game
@@ -30,8 +30,8 @@ import numpy as np
 
 from cython_ext.encoding import NUM_INPUT_PLANES, POLICY_MOVES
 from cython_ext.mcts import SearchTree
-from engine.bench import BENCH_POSITIONS, BenchSearch, start_bench_command
-from engine.profiling import TimedEvaluator
+from engine.bench.bench import BENCH_POSITIONS, BenchSearch, start_bench_command
+from engine.bench.profile import TimedEvaluator
 from uci.search import NetworkEvaluator
 
 HISTORY_POSITIONS = 8
@@ -165,8 +165,8 @@ class Pending:
 class PythonMCTS:
     """Plain Python PUCT search with virtual-loss minibatches (see the module docstring).
 
-    >>> from engine.evaluator import make_evaluator
-    >>> from engine.model import NetConfig, random_net
+    >>> from engine.nn.evaluator import make_evaluator
+    >>> from engine.nn.model import NetConfig, random_net
     >>> config = NetConfig(filters=8, blocks=1)
     >>> mcts = PythonMCTS(make_evaluator(random_net(config), config, "fp32", device="cpu"), 8)
     >>> root = mcts.search(chess.Board(), 20)
@@ -294,7 +294,7 @@ def run_python_mcts(evaluator: NetworkEvaluator, minibatch: int, nodes: int, par
 
 
 def main(argv: list[str] | None = None) -> int:
-    started = start_bench_command("python -m engine.tools.mctsbench", __doc__, argv)
+    started = start_bench_command("engine mctsbench", __doc__, argv)
     if started is None:
         return 2
     args, evaluator = started
@@ -319,6 +319,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<20}{nodes:>7}{seconds:>9.2f}{network.seconds:>11.2f}{rates[-1][0]:>9.0f}{rates[-1][1]:>17.0f}")
     print(f"{'ratio':<20}{'':>27}{rates[0][0] / rates[1][0]:>8.1f}x{rates[0][1] / rates[1][1]:>16.1f}x")
     return 0
-
-if __name__ == "__main__":
-    raise SystemExit(main())

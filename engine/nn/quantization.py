@@ -1,4 +1,4 @@
-"""INT8 versions of :class:`engine.model.ChessNet`: dynamic, static (PTQ) and QAT (distillation).
+"""INT8 versions of :class:`engine.nn.model.ChessNet`: dynamic, static (PTQ) and QAT (distillation).
 
 Backend: torch's eager-mode quantization with the ``x86`` engine (fbgemm/oneDNN kernels), chosen
 over torchao's PT2E flow after measuring both here (see docs/precision.md): same int8 kernels
@@ -31,13 +31,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine import torch_warnings  # noqa: F401  (must precede torch.ao imports)
+from engine.nn import torch_warnings  # noqa: F401  (must precede torch.ao imports)
 from torch.ao.quantization import (  # noqa: E402
     FakeQuantize, HistogramObserver, MinMaxObserver, MovingAveragePerChannelMinMaxObserver,
     PerChannelMinMaxObserver, QConfig, convert, disable_observer, fuse_modules, fuse_modules_qat, prepare, prepare_qat, quantize_dynamic,
 )
 
-from engine.model import ChessNet
+from engine.nn.model import ChessNet
 
 QUANTIZED_ENGINE = "x86"
 """torch quantized engine used for int8 nets (oneDNN or fbgemm kernels, picked by torch)."""

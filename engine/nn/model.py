@@ -14,11 +14,11 @@ Layout (``F`` filters, ``B`` blocks), matching lc0's ``NETWORK_SE_WITH_HEADFORMA
 
 The dense heads (value, moves left, classical policy) flatten in NHWC order
 (``permute(0, 2, 3, 1)``): torchao's X86 lowering needs it, and it costs nothing in eager mode.
-:mod:`engine.lc0` permutes the first dense layer's input dimension accordingly when it imports
+:mod:`engine.nn.lc0` permutes the first dense layer's input dimension accordingly when it imports
 an lc0 net (lc0 flattens NCHW).
 
 The module carries quantization stubs (identity in float) so that eager static quantization
-(:mod:`engine.quantization`) can fuse and convert it in place. The layers that stay in float in
+(:mod:`engine.nn.quantization`) can fuse and convert it in place. The layers that stay in float in
 int8 mode sit after a ``DeQuantStub``: the whole policy head (it ranks the moves; quantizing its
 first conv cost about a point of top-1 agreement, see docs/precision.md), the last dense layer
 of the value and moves-left heads, and the SE units.
@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine import torch_warnings  # noqa: F401  (filters deprecation warnings before torch.ao)
+from engine.nn import torch_warnings  # noqa: F401  (filters deprecation warnings before torch.ao)
 from torch.ao.quantization import DeQuantStub, QuantStub  # noqa: E402
 from torch.ao.nn.quantized import FloatFunctional  # noqa: E402
 

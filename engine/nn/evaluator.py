@@ -4,7 +4,7 @@
 at one the caller picks: an fp32 file also runs as ``amp`` (bfloat16 autocast on CPU, float16
 on CUDA) or ``int8-dynamic`` (quantized at load time). ``int8-static`` needs calibration, so it
 comes only from a file made by ``engine quantize``. int8 modes run on CPU only; asking for
-one on CUDA is refused with :class:`engine.netfile.NetFileError`, never run in float silently.
+one on CUDA is refused with :class:`engine.nn.netfile.NetFileError`, never run in float silently.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine import quantization
-from engine.model import NetConfig, random_net
-from engine.netfile import NetFile, NetFileError, instantiate, read_net_file
+from engine.nn import quantization
+from engine.nn.model import NetConfig, random_net
+from engine.nn.loader import read_net_file
+from engine.nn.netfile import NetFile, NetFileError, instantiate
 
 PRECISIONS = ("fp32", "amp", "int8-dynamic", "int8-static")
 """Run-time precisions."""

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.bench import BenchSearch, start_bench_command
+from engine.bench.bench import BenchSearch, start_bench_command
 
 if TYPE_CHECKING:
-    from engine.evaluator import Evaluator
+    from engine.nn.evaluator import Evaluator
 
 COMPONENTS = (
     ("state", "game state (movegen, make/unmake)"),

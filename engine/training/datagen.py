@@ -3,7 +3,7 @@
 Every game starts from a random line of an opening book, then Stockfish plays both sides with a
 MultiPV search per move; early moves are sampled among the near-best MultiPV moves so that games
 diverge. The same search that chooses a move labels the position: the MultiPV moves with their
-scores (the policy target is derived from them at training time, see :mod:`engine.dataset`) and
+scores (the policy target is derived from them at training time, see :mod:`engine.training.dataset`) and
 Stockfish's WDL estimate (the value target, blended with the game result at training time).
 
 Games are stored, not positions: a shard keeps each game's start FEN, result and per-ply labels,
@@ -53,7 +53,7 @@ import numpy as np
 
 from cython_ext.encoding import legal_policy
 from cython_ext.position import Board
-from engine.positions import OPENINGS_PATH, opening_fens
+from engine.nn.positions import OPENINGS_PATH, opening_fens
 
 SHARD_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -390,7 +390,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{games} games, {positions} positions ({kept} unique) in {args.out}; "
           f"last run {manifest['positions_per_s_last_run']} positions/s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,7 +33,7 @@ import torch
 
 from cython_ext.encoding import NUM_INPUT_PLANES, encode
 from cython_ext.position import Board
-from engine.datagen import MANIFEST_NAME, NO_MOVE, SHARD_FORMAT_VERSION, decode_move
+from engine.training.datagen import MANIFEST_NAME, NO_MOVE, SHARD_FORMAT_VERSION, decode_move
 
 PACKED_PLANES = 109
 """Planes 0..108 are 0/1 (pieces, repetitions, castling, side to move)."""

@@ -1,6 +1,6 @@
 """Validation figures of several nets on the same held-out games of ``engine datagen`` folders.
 
-    python -m engine.tools.heldout --data data/sf3k data/gpu3k data/start3k --keep-duplicates \\
+    engine heldout --data data/sf3k data/gpu3k data/start3k --keep-duplicates \\
         --games 4400:10500 nets/old.pt nets/default.pt nets/default-int8.pt
 
 The split is ``engine train``'s (same folders, ``--validation-fraction`` and ``--seed``), so the
@@ -20,9 +20,10 @@ import sys
 import numpy as np
 import torch
 
-from engine.dataset import DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT, load_training_set
-from engine.netfile import NetFileError, load_net
-from engine.train import DEFAULT_VALIDATION_FRACTION, DeviceData, format_metrics, validate
+from engine.training.dataset import DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT, load_training_set
+from engine.nn.loader import load_net
+from engine.nn.netfile import NetFileError
+from engine.training.train import DEFAULT_VALIDATION_FRACTION, DeviceData, format_metrics, validate
 
 
 def parse_game_range(text: str) -> tuple[int, int]:
@@ -37,7 +38,7 @@ def parse_game_range(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine.tools.heldout", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="engine heldout", description=__doc__.split("\n\n")[0])
     parser.add_argument("nets", nargs="+", help="net files to compare")
     parser.add_argument("--data", nargs="+", required=True, help="engine datagen folders, as given to engine train")
     parser.add_argument("--validation-fraction", type=float, default=DEFAULT_VALIDATION_FRACTION)
@@ -72,7 +73,3 @@ def main(argv: list[str] | None = None) -> int:
         figures = validate(net, subset)
         print(f"{path}: {format_metrics(figures)}", flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

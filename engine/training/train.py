@@ -1,7 +1,7 @@
 """``engine train``: supervised training of the network on ``engine datagen`` folders.
 
 Loss = cross-entropy of the policy against the MultiPV target + cross-entropy of the WDL head
-against the blended value target (see :mod:`engine.dataset`). AdamW with a linear warm-up and a
+against the blended value target (see :mod:`engine.training.dataset`). AdamW with a linear warm-up and a
 cosine decay, validation on whole held-out games, a CSV row per logging interval, PNG curves,
 a resumable checkpoint, and a net file at the end (FP32; derive INT8 with ``engine quantize``).
 
@@ -27,10 +27,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.dataset import (DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT, TrainingSet,
+from engine.training.dataset import (DEFAULT_POLICY_TEMPERATURE_CP, DEFAULT_RESULT_WEIGHT, TrainingSet,
                             load_training_set, unpack_planes)
-from engine.model import ChessNet, NetConfig
-from engine.netfile import build_metadata, load_net, save_net
+from engine.nn.model import ChessNet, NetConfig
+from engine.nn.loader import load_net
+from engine.nn.netfile import build_metadata, save_net
 
 DEFAULT_ARCH = "64x6-se4"
 DEFAULT_BATCH = 1024
@@ -308,7 +309,7 @@ def train(args: argparse.Namespace) -> dict[str, float]:
 
 def read_provenance(path: str) -> dict[str, Any]:
     """The provenance stored in a net file (what a fine-tuned net started from)."""
-    from engine.netfile import read_net_file
+    from engine.nn.loader import read_net_file
 
     return dict(read_net_file(path).metadata.get("provenance") or {})
 
@@ -370,7 +371,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

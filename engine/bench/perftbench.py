@@ -1,6 +1,6 @@
 """Move generator and encoder throughput, side by side with python-chess in one run.
 
-    python -m engine.tools.perftbench [--depth 6] [--baseline-depth 4]
+    engine perftbench [--depth 6] [--baseline-depth 4]
 
 Prints leaves/s for bulk perft (last ply counted, not played) and for
 make/unmake perft (every leaf played), for this engine and python-chess on
@@ -103,7 +103,3 @@ def main(argv: list[str] | None = None) -> int:
     ref_rate = len(boards) / t_ref
     print(f"{'encode 112 planes (positions/s)':<44}{ours_rate:>16,.0f}{ref_rate:>16,.0f}{ours_rate / ref_rate:>8.0f}x")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

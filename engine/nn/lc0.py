@@ -3,7 +3,7 @@
 An lc0 weights file is a protobuf ``Net`` message (``proto/net.proto`` in
 LeelaChessZero/lczero-common), usually gzip-compressed. It is read here by a minimal protobuf
 wire-format decoder (varints and length-delimited fields; no protobuf dependency) and mapped
-onto :class:`engine.model.ChessNet`, so that every precision and command works on it.
+onto :class:`engine.nn.model.ChessNet`, so that every precision and command works on it.
 
 Supported: input ``INPUT_CLASSICAL_112_PLANE``; the residual tower (``NETWORK_CLASSICAL`` /
 ``NETWORK_SE`` and their ``_WITH_HEADFORMAT`` forms) with or without squeeze-excitation, ReLU;
@@ -49,8 +49,8 @@ import numpy as np
 import torch
 
 from cython_ext.encoding import CONV_POLICY_PLANES, NUM_INPUT_PLANES, NUM_POLICY_MOVES
-from engine.model import BOARD_SQUARES, WDL_OUTPUTS, ChessNet, NetConfig
-from engine.netfile import NetFile, NetFileError, build_metadata, instantiate, save_net
+from engine.nn.model import BOARD_SQUARES, WDL_OUTPUTS, ChessNet, NetConfig
+from engine.nn.netfile import NetFile, NetFileError, build_metadata, instantiate, save_net
 
 LC0_WEIGHT_MAGIC = 0x1C0
 GZIP_MAGIC = b"\x1f\x8b"
@@ -591,7 +591,7 @@ def lc0_state_dict(weights: Lc0Weights, config: NetConfig) -> dict[str, torch.Te
 
 
 def read_lc0_net(path: str | pathlib.Path) -> NetFile:
-    """An lc0 weights file as an fp32 :class:`NetFile` (what :func:`engine.netfile.read_net_file` returns for it).
+    """An lc0 weights file as an fp32 :class:`NetFile` (what :func:`engine.nn.loader.read_net_file` returns for it).
 
     :raises Lc0FormatError: see :func:`read_lc0_weights` and :func:`lc0_config`.
     """

@@ -21,7 +21,7 @@ from uci.options import DEFAULT_NET
 from uci.search import Limits, Searcher
 
 if TYPE_CHECKING:
-    from engine.evaluator import Evaluator
+    from engine.nn.evaluator import Evaluator
 
 DEFAULT_NODES = 400
 DEFAULT_MINIBATCH = 32
@@ -44,7 +44,7 @@ BENCH_POSITIONS = (
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options shared by ``engine bench``, ``engine profile`` and ``engine.tools.mctsbench``."""
+    """The options shared by ``engine bench``, ``engine profile`` and ``engine.bench.mctsbench``."""
     parser.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="playouts per position")
     parser.add_argument("--net", default=DEFAULT_NET, help="net file (default: the shipped default net)")
     parser.add_argument("--precision", default="auto", help="auto, fp32, amp, int8-dynamic or int8-static")
@@ -55,9 +55,9 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
 def load_bench_evaluator(args: argparse.Namespace) -> Evaluator:
     """The evaluator named by the parsed options: CPU, one torch thread, warmed up by one batch.
 
-    :raises engine.netfile.NetFileError: when the net cannot be used at that precision.
+    :raises engine.nn.netfile.NetFileError: when the net cannot be used at that precision.
     """
-    from engine.evaluator import load_evaluator
+    from engine.nn.evaluator import load_evaluator
     from uci.protocol import default_net_path
 
     path = default_net_path(args.precision) if args.net == DEFAULT_NET else args.net
@@ -106,7 +106,7 @@ def start_bench_command(prog: str, description: str | None,
     add_search_arguments(parser)
     args = parser.parse_args(argv)
 
-    from engine.netfile import NetFileError
+    from engine.nn.netfile import NetFileError
 
     try:
         evaluator = load_bench_evaluator(args)

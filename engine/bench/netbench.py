@@ -20,11 +20,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from engine.evaluator import PRECISIONS, Evaluator, available_cores, make_evaluator, resolve_device, set_threads
-from engine.model import ChessNet, NetConfig, random_net
-from engine.netfile import NetFileError, build_metadata, instantiate, read_net_file, save_net
-from engine.positions import encode_positions, generate_positions
-from engine.quantize import quantize_net
+from engine.nn.evaluator import PRECISIONS, Evaluator, available_cores, make_evaluator, resolve_device, set_threads
+from engine.nn.model import ChessNet, NetConfig, random_net
+from engine.nn.loader import read_net_file
+from engine.nn.netfile import NetFileError, build_metadata, instantiate, save_net
+from engine.nn.positions import encode_positions, generate_positions
+from engine.nn.quantize import quantize_net
 
 DEFAULT_PRECISIONS = "fp32,amp,int8-dynamic,int8-static"
 DEFAULT_BATCHES = "1,8,32,128"

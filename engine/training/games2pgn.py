@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m engine.tools.games2pgn data/gpu3k --games 100 --out engine/data/sf3k_games_100.pgn
+    engine games2pgn data/gpu3k --games 100 --out engine/data/sf3k_games_100.pgn
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import chess
 import chess.pgn
 import numpy as np
 
-from engine.datagen import decode_move
-from engine.dataset import shard_files
+from engine.training.datagen import decode_move
+from engine.training.dataset import shard_files
 
 RESULTS = {1: "1-0", 0: "1/2-1/2", -1: "0-1"}
 
@@ -45,7 +45,7 @@ def export_games(folder: str, games: int, out: str, first_shard: int = 0) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.tools.games2pgn", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="engine games2pgn", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="engine datagen folder")
     parser.add_argument("--games", type=int, default=100)
     parser.add_argument("--first-shard", type=int, default=0)
@@ -58,7 +58,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {count} games to {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

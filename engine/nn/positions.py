@@ -18,8 +18,9 @@ import numpy as np
 
 from cython_ext.encoding import encode_batch
 from cython_ext.position import Board
+from engine import DATA_DIR
 
-OPENINGS_PATH = pathlib.Path(__file__).parent / "data" / "openings.epd"
+OPENINGS_PATH = DATA_DIR / "openings.epd"
 """Opening book shipped with the package (see engine/data/README.md)."""
 DEFAULT_MIN_RANDOM_PLIES = 4
 DEFAULT_MAX_RANDOM_PLIES = 40

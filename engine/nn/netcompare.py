@@ -21,9 +21,9 @@ import numpy as np
 
 from cython_ext.encoding import legal_policy
 from cython_ext.position import Board
-from engine.evaluator import PRECISIONS, Evaluator, load_evaluator
-from engine.netfile import NetFileError
-from engine.positions import PositionReport, batches, encode_positions, read_positions
+from engine.nn.evaluator import PRECISIONS, Evaluator, load_evaluator
+from engine.nn.netfile import NetFileError
+from engine.nn.positions import PositionReport, batches, encode_positions, read_positions
 
 DEFAULT_LIMIT = 2000
 COMPARE_BATCH = 128

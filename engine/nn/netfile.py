@@ -19,9 +19,8 @@ a file is portable between x86 machines; loading rebuilds the int8 module skelet
 metadata and fills it. ``amp`` is a run-time mode of an fp32 file, not a stored precision.
 Every failure to read a file raises :class:`NetFileError` with a one-line message.
 
-An lc0 weights file (``.pb.gz``) is read too: :func:`read_net_file` hands it to
-:mod:`engine.lc0`, which returns the same :class:`NetFile` (fp32) with the weights mapped onto
-:class:`engine.model.ChessNet`.
+This module is the format and knows no other; :mod:`engine.nn.lc0` reads lc0 weights files into
+the same :class:`NetFile`, and :mod:`engine.nn.loader` opens either kind by path.
 """
 
 from __future__ import annotations
@@ -37,9 +36,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine import torch_warnings  # noqa: F401  (quantized tensors warn on creation)
-from engine import quantization
-from engine.model import ChessNet, NetConfig
+from engine.nn import torch_warnings  # noqa: F401  (quantized tensors warn on creation)
+from engine.nn import quantization
+from engine.nn.model import ChessNet, NetConfig
 
 FORMAT_NAME = "azchess-net"
 FORMAT_VERSION = 1
@@ -98,19 +97,14 @@ def save_net(path: str | pathlib.Path, net: nn.Module, metadata: dict[str, Any])
     return target.stat().st_size
 
 
-def read_net_file(path: str | pathlib.Path) -> NetFile:
-    """Parse and validate a net file (ours, or an lc0 weights file) without building the module.
+def read_azchess_file(path: str | pathlib.Path) -> NetFile:
+    """Parse and validate one of our net files without building the module.
 
-    :raises NetFileError: missing, truncated, unsafe (pickled code), foreign or unknown-version files;
-        lc0 files that are corrupt or hold an unsupported network (:class:`engine.lc0.Lc0FormatError`).
+    :raises NetFileError: missing, truncated, unsafe (pickled code), foreign or unknown-version files.
     """
-    from engine import lc0  # here, not at the top: engine.lc0 imports this module
-
     name = str(path)
     if not os.path.isfile(name):
         raise NetFileError(f"{name}: no such net file")
-    if lc0.is_lc0_file(name):
-        return lc0.read_lc0_net(name)
     try:
         payload = torch.load(name, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -172,9 +166,3 @@ def instantiate(net_file: NetFile) -> nn.Module:
         raise NetFileError(f"{net_file.path}: weights do not match architecture "
                            f"{net_file.config.name} ({detail})") from None
     return skeleton.eval()
-
-
-def load_net(path: str | pathlib.Path) -> tuple[nn.Module, NetFile]:
-    """Read and instantiate a net file; see :func:`read_net_file` and :func:`instantiate`."""
-    net_file = read_net_file(path)
-    return instantiate(net_file), net_file

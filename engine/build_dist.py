@@ -1,8 +1,8 @@
 """Build the standalone engine binary for GUIs: ``dist/engine/engine`` (PyInstaller, onedir).
 
     pip install -e ".[dist]"              # once: PyInstaller
-    python -m engine.tools.build_dist     # -> dist/engine/engine
-    python -m engine.tools.build_dist --onefile    # -> dist/engine-onefile
+    engine build-dist     # -> dist/engine/engine
+    engine build-dist --onefile    # -> dist/engine-onefile
 
 Compiles the Cython extensions in place (``setup.py build_ext --inplace``; nothing to do when
 they are current), runs PyInstaller on ``engine.spec`` with its work files in
@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def tree_size(path: pathlib.Path) -> int:
@@ -57,7 +57,7 @@ def build(onefile: bool = False, excludes: bool = True, build_ext: bool = True, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.tools.build_dist", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="engine build-dist", description=__doc__.split("\n")[0])
     parser.add_argument("--onefile", action="store_true", help="one self-unpacking file: dist/engine-onefile")
     parser.add_argument("--no-excludes", action="store_true",
                         help="PyInstaller's defaults, no exclusions (only to measure what they save)")
@@ -72,7 +72,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"built {binary.relative_to(ROOT)}: {tree_size(bundle) / 2**20:.0f} MiB "
           f"({bundle.relative_to(ROOT)}), {elapsed:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,12 +18,13 @@ from torch import nn
 
 from cython_ext.encoding import NUM_POLICY_MOVES, legal_policy
 from cython_ext.position import Board
-from engine import quantization
-from engine.evaluator import make_evaluator, set_threads
-from engine.model import ChessNet
-from engine.netcompare import compare_evaluators
-from engine.netfile import NetFileError, build_metadata, load_net, save_net
-from engine.positions import PositionReport, encode_positions, expand_positions, generate_positions, read_positions
+from engine.nn import quantization
+from engine.nn.evaluator import make_evaluator, set_threads
+from engine.nn.model import ChessNet
+from engine.nn.netcompare import compare_evaluators
+from engine.nn.loader import load_net
+from engine.nn.netfile import NetFileError, build_metadata, save_net
+from engine.nn.positions import PositionReport, encode_positions, expand_positions, generate_positions, read_positions
 
 MODES = ("int8-static", "int8-dynamic", "qat")
 DEFAULT_CALIBRATION_POSITIONS = 1024

@@ -5,12 +5,18 @@ The tree lives in two growable arenas (``Node`` and ``Edge`` structs): no
 Python object per node. One search step is two calls, both C with the GIL
 released:
 
-* :meth:`SearchTree.gather` descends from the root up to ``n`` times. Virtual
-  loss steers each descent away from leaves already waiting, so one pass
-  collects a minibatch of distinct leaves; their 112-plane inputs are written
-  into :attr:`SearchTree.planes`. Terminal leaves (mate, stalemate, insufficient
-  material, 50 moves, repetition) and NN-cache hits are backed up at once and
-  never reach the network.
+* :meth:`SearchTree.gather` descends from the root up to ``n`` times. As in lc0,
+  a descent waiting for the network adds a *virtual visit* to every node on its
+  path; it enlarges the denominator of the exploration term only and leaves Q
+  alone, so the next descent goes elsewhere only where the tree is genuinely
+  uncertain. A descent that reaches a leaf already waiting is a *collision*: it
+  keeps its virtual visit until :meth:`apply` and spends one unit of the
+  gather's collision budget; when the budget is spent the minibatch ends. So a
+  small tree is searched in small batches (almost one leaf at a time below 30
+  nodes, as a sequential search would) and a large one in full batches. The
+  leaves' 112-plane inputs are written into :attr:`SearchTree.planes`. Terminal
+  leaves (mate, stalemate, insufficient material, 50 moves, repetition) and
+  NN-cache hits are backed up at once and never reach the network.
 * :meth:`SearchTree.apply` takes the network's policy logits and WDL for those
   leaves, expands them (softmax over legal moves with PolicyTemperature),
   stores them in the NN cache and backs the values up the path.
@@ -18,10 +24,12 @@ released:
 Values are stored from the point of view of the player who made the move
 into a node (lc0's convention): a parent picks the child maximising
 ``Q + U`` with lc0's PUCT,
-``U = cpuct(N) * P * sqrt(N) / (1 + n)``,
-``cpuct(N) = CPuct + CPuctFactor * ln((N + CPuctBase) / CPuctBase)``,
-and unvisited children get the first-play urgency
-``-Q(parent) - FpuValue * sqrt(sum of visited priors)``.
+``U = cpuct(N) * P * sqrt(max(N - 1, 1)) / (1 + n + virtual visits)``,
+``cpuct(N) = CPuct + CPuctFactor * ln((N + CPuctBase) / CPuctBase)``
+(``N``, ``n``: completed visits of the parent and the child), unvisited
+children get the first-play urgency
+``-Q(parent) - FpuValue * sqrt(sum of visited priors)``, and a move proven
+to lose gets no exploration term at all (lc0 zeroes its prior).
 
 Proven results propagate: a move into checkmate is a proven win; a node with
 a proven-winning child is a proven loss for the player who moved into it,
@@ -58,6 +66,7 @@ cdef enum:
     BOUND_LOSS = 2    # ... loses
     BOUND_DRAW = 3
     MAX_DEPTH = 256
+    MAX_COLLISIONS = 1024   # collision paths one gather can hold (the budget is capped to it)
 
 cdef enum:
     # Profiling buckets; IDLE collects the time outside gather/apply/clear and is never reported.
@@ -80,7 +89,8 @@ cdef struct Node:
     double d_sum         # sum of draw probability
     int8_t expanded
     int8_t bound
-    int bound_plies      # plies to the end of the game when bound is WIN or LOSS
+    int bound_plies      # WIN/LOSS: plies to the end of the game; a twofold DRAW: plies back to
+                         # the earlier occurrence (0 for every other draw)
 
 cdef struct Edge:
     Move move
@@ -148,6 +158,10 @@ cdef class SearchTree:
     cdef Move* pending_moves
     cdef int* pending_indices
     cdef int num_pending
+    cdef int* collision_paths     # MAX_COLLISIONS paths of MAX_DEPTH + 1 node indices
+    cdef int* collision_depths
+    cdef int num_collisions
+    cdef int _path[MAX_DEPTH + 1]  # scratch path for tree walks outside gather
     cdef readonly int max_batch
     cdef readonly object planes
     cdef float* planes_ptr
@@ -174,7 +188,10 @@ cdef class SearchTree:
         self.pending = <Pending*>malloc(max_batch * sizeof(Pending))
         self.pending_moves = <Move*>malloc(max_batch * MAX_MOVES * sizeof(Move))
         self.pending_indices = <int*>malloc(max_batch * MAX_MOVES * sizeof(int))
-        if (self.root_pos == NULL or self.walk == NULL or self.nodes == NULL or self.edges == NULL
+        self.collision_paths = <int*>malloc(MAX_COLLISIONS * (MAX_DEPTH + 1) * sizeof(int))
+        self.collision_depths = <int*>malloc(MAX_COLLISIONS * sizeof(int))
+        self.num_collisions = 0
+        if (self.collision_paths == NULL or self.collision_depths == NULL or self.root_pos == NULL or self.walk == NULL or self.nodes == NULL or self.edges == NULL
                 or self.cache == NULL or self.pending == NULL or self.pending_moves == NULL
                 or self.pending_indices == NULL):
             raise MemoryError("cannot allocate the search tree")
@@ -199,6 +216,8 @@ cdef class SearchTree:
         free(self.pending)
         free(self.pending_moves)
         free(self.pending_indices)
+        free(self.collision_paths)
+        free(self.collision_depths)
         position_free(self.root_pos)
         position_free(self.walk)
 
@@ -245,6 +264,7 @@ cdef class SearchTree:
         self._charge(PROFILE_IDLE)
         self.num_nodes = 0
         self.num_edges = 0
+        self.num_pending = self.num_collisions = 0
         self.root = -1
 
     @property
@@ -309,11 +329,17 @@ cdef class SearchTree:
                         break
                 else:
                     reuse = False
+        self._release_collisions()  # before the arenas may be reset
         if position_copy(self.root_pos, new) != 0:
             raise MemoryError("cannot copy the position")
         if reuse:
             self.root = node
             self.nodes[node].bound = BOUND_NONE  # the root is searched, never scored as a leaf
+            if not self.nodes[node].expanded:  # a terminal leaf's visits were its score's
+                self.nodes[node].visits = 0
+                self.nodes[node].wl_sum = self.nodes[node].d_sum = 0.0
+            self._path[0] = node
+            self._revert_stale_twofolds(self._path, 0)
         else:
             self.num_nodes = 0
             self.num_edges = 0
@@ -358,15 +384,44 @@ cdef class SearchTree:
 
     # -- search -----------------------------------------------------------
 
+    cdef void _revert_stale_twofolds(self, int* path, int depth) noexcept nogil:
+        """Undo twofold draws whose earlier occurrence is no longer inside the tree (lc0).
+
+        After the root moves on, a repetition of a position now before the root is not a draw
+        any more: its draw visits are taken back from it and its ancestors and it becomes a
+        plain unvisited leaf again.
+        """
+        cdef Node* node = &self.nodes[path[depth]]
+        cdef int i, e, child, k
+        if node.bound == BOUND_DRAW and node.bound_plies > depth:
+            k = node.visits
+            for i in range(depth):
+                self.nodes[path[i]].visits -= k
+                self.nodes[path[i]].d_sum -= k  # a draw backs up wl 0 and d 1 at every level
+            node.visits = 0
+            node.wl_sum = node.d_sum = 0.0
+            node.bound = BOUND_NONE
+            node.bound_plies = 0
+            return
+        if not node.expanded or depth + 1 >= MAX_DEPTH:
+            return
+        for e in range(node.first_edge, node.first_edge + node.num_edges):
+            child = self.edges[e].child
+            if child >= 0:
+                path[depth + 1] = child
+                self._revert_stale_twofolds(path, depth + 1)
+
     cdef int _select(self, int node_index) noexcept nogil:
+        # lc0's PUCT: completed visits for Q, cpuct and the sqrt; virtual visits (in flight) only
+        # in the exploration term's denominator.
         cdef Node* node = &self.nodes[node_index]
         cdef Node* child
         cdef Edge* edge
-        cdef int parent_n = node.visits + node.in_flight
+        cdef int parent_n = node.visits
         cdef double cpuct = self.cpuct + self.cpuct_factor * log((parent_n + self.cpuct_base) / self.cpuct_base)
-        cdef double u_coef = cpuct * sqrt(<double>(parent_n if parent_n > 0 else 1))
+        cdef double u_coef = cpuct * sqrt(<double>(parent_n - 1 if parent_n > 1 else 1))
         cdef double visited_policy = 0.0, fpu, q, score, best_score = -1e300
-        cdef int e, best = -1, n
+        cdef int e, best = -1, started
         for e in range(node.first_edge, node.first_edge + node.num_edges):
             edge = &self.edges[e]
             if edge.child >= 0 and self.nodes[edge.child].visits > 0:
@@ -376,23 +431,24 @@ cdef class SearchTree:
             edge = &self.edges[e]
             if edge.prior < 0:
                 continue  # excluded by searchmoves
-            n = 0
+            started = 0
+            q = fpu
             if edge.child >= 0:
                 child = &self.nodes[edge.child]
-                n = child.visits + child.in_flight
+                started = child.visits + child.in_flight
+                if child.bound == BOUND_LOSS:
+                    score = -1.0  # a lost move: no exploration (lc0 sets its prior to 0)
+                    if score > best_score:
+                        best_score = score
+                        best = e
+                    continue
                 if child.bound == BOUND_WIN:
                     q = 1.0
-                elif child.bound == BOUND_LOSS:
-                    q = -1.0
                 elif child.bound == BOUND_DRAW:
                     q = 0.0
-                elif n > 0:
-                    q = (child.wl_sum - child.in_flight) / n  # in-flight visits count as losses
-                else:
-                    q = fpu
-            else:
-                q = fpu
-            score = q + u_coef * edge.prior / (1 + n)
+                elif child.visits > 0:
+                    q = child.wl_sum / child.visits
+            score = q + u_coef * edge.prior / (1 + started)
             if score > best_score:
                 best_score = score
                 best = e
@@ -462,6 +518,7 @@ cdef class SearchTree:
             while i <= end:
                 if pos.history[pos.ply - i].key == pos.st.key:
                     node.bound = BOUND_DRAW
+                    node.bound_plies = i  # stale once the earlier occurrence leaves the tree
                     return 1
                 i += 2
         return 0
@@ -512,7 +569,17 @@ cdef class SearchTree:
             return NULL
         return &self.cache[key % <uint64_t>self.cache_size]
 
-    cdef int _gather(self, int limit) noexcept nogil:
+    cdef void _release_collisions(self) noexcept nogil:
+        """Take back the virtual visits of the last gather's collisions."""
+        cdef int k, i
+        cdef int* path
+        for k in range(self.num_collisions):
+            path = &self.collision_paths[k * (MAX_DEPTH + 1)]
+            for i in range(self.collision_depths[k] + 1):
+                self.nodes[path[i]].in_flight -= 1
+        self.num_collisions = 0
+
+    cdef int _gather(self, int limit, int collision_budget) noexcept nogil:
         cdef int n = 0, attempts = 0, depth, node, e, num_moves, child, i, mate_move
         cdef int path[MAX_DEPTH + 1]
         cdef Move moves[MAX_MOVES]
@@ -522,6 +589,9 @@ cdef class SearchTree:
         cdef Pending* p
         if limit > self.max_batch:
             limit = self.max_batch
+        if collision_budget > MAX_COLLISIONS:
+            collision_budget = MAX_COLLISIONS
+        self._release_collisions()
         self.num_pending = 0
         self._charge(PROFILE_STATE)
         if position_copy(self.walk, self.root_pos) != 0:
@@ -529,7 +599,7 @@ cdef class SearchTree:
         self._charge(PROFILE_TREE)
         # Each attempt is one descent; collisions and instant backups also consume attempts,
         # which bounds the loop when the tree is small or fully in flight.
-        while n < limit and attempts < 2 * limit + 8:
+        while n < limit and attempts < 2 * limit + 8 and self.num_collisions < collision_budget:
             attempts += 1
             node = self.root
             depth = 0
@@ -547,7 +617,13 @@ cdef class SearchTree:
                     break
                 if not leaf.expanded:
                     if leaf.in_flight > 0:
+                        # A collision: its virtual visit steers the next descents (U only) until apply.
                         self.collisions += 1
+                        self.collision_depths[self.num_collisions] = depth
+                        for i in range(depth + 1):
+                            self.collision_paths[self.num_collisions * (MAX_DEPTH + 1) + i] = path[i]
+                            self.nodes[path[i]].in_flight += 1
+                        self.num_collisions += 1
                         break
                     self._charge(PROFILE_STATE)
                     num_moves = generate_legal(self.walk, moves)
@@ -613,14 +689,19 @@ cdef class SearchTree:
         self.num_pending = n
         return n
 
-    def gather(self, int limit) -> int:
-        """Collect up to ``limit`` leaves for the network; their inputs fill ``planes[:n]``."""
+    def gather(self, int limit, int collisions=MAX_COLLISIONS) -> int:
+        """Collect up to ``limit`` leaves for the network; their inputs fill ``planes[:n]``.
+
+        The gather also ends after ``collisions`` descents that met a leaf already waiting
+        (see :func:`collision_budget` for lc0's schedule); 0 leaves means nothing can be
+        gathered until :meth:`apply`.
+        """
         if self.root < 0:
             raise RuntimeError("set_position() first")
         cdef int n
         with nogil:
             self._charge(PROFILE_TREE)
-            n = self._gather(limit)
+            n = self._gather(limit, collisions if collisions > 0 else 1)
             self._charge(PROFILE_IDLE)
         if n < 0:
             raise MemoryError("search tree ran out of memory")
@@ -672,6 +753,7 @@ cdef class SearchTree:
             slot.wl = <float>wl
             slot.d = wdl[k, 1]
         self.num_pending = 0
+        self._release_collisions()
 
     def apply(self, policy_logits, wdl) -> None:
         """Expand the gathered leaves with the network's outputs and back them up.
@@ -731,14 +813,23 @@ cdef class SearchTree:
         """NN cache occupancy in permille (UCI ``hashfull``)."""
         return 0 if self.cache_size == 0 else 1000 * self.cache_used // self.cache_size
 
-    def children(self) -> list:
-        """Root children, best first (see :func:`_child_order`), as dicts.
+    def children(self, moves=()) -> list:
+        """Children of the root, or of the node reached by ``moves`` (UCI) from it, best first.
 
-        Keys: ``move`` (UCI), ``visits``, ``q`` (win - loss for the side to move at
-        the root), ``d``, ``prior``, ``bound`` (None/'win'/'loss'/'draw' for that
-        side), ``plies`` (to the end of the game when proven).
+        See :func:`_child_order`; each is a dict with keys ``move`` (UCI), ``visits``, ``q``
+        (win - loss for the side to move at that node), ``d``, ``prior``, ``bound``
+        (None/'win'/'loss'/'draw' for that side), ``plies`` (to the end of the game when
+        proven). A line that leaves the tree gives ``[]``.
         """
-        return self._children(self.root, self._root_board())
+        cdef Board board = self._root_board()
+        node = self.root
+        for move in moves:
+            kids = [k for k in self._children(node, board) if k["move"] == move]
+            if not kids or kids[0]["node"] < 0:
+                return []
+            make_move(board.pos, kids[0]["code"])
+            node = kids[0]["node"]
+        return self._children(node, board)
 
     cdef list _children(self, int node_index, Board board):
         cdef Move moves[MAX_MOVES]
@@ -784,6 +875,29 @@ cdef class SearchTree:
 
 
 _BOUND_VALUES = {"win": (1.0, 0.0), "loss": (-1.0, 0.0), "draw": (0.0, 1.0)}
+
+COLLISION_SCALING_START = 28
+COLLISION_SCALING_END = 145_000
+COLLISION_SCALING_POWER = 1.25
+MAX_COLLISION_VISITS = 80_000
+
+
+def collision_budget(int nodes) -> int:
+    """Collisions one gather may spend in a tree of ``nodes`` visits: lc0's schedule.
+
+    ``nodes`` is the smaller of the root's visits and the playouts still to search. 1 up to
+    28 nodes, then ``1 + 79999 * ((nodes - 28) / 144972) ** 1.25``: 7 at 100 nodes, 19 at 200,
+    47 at 400, 116 at 800 (lc0's MaxCollisionVisits and its scaling defaults).
+
+    >>> [collision_budget(n) for n in (10, 100, 200, 400, 800)]
+    [1, 7, 19, 47, 116]
+    """
+    if nodes <= COLLISION_SCALING_START:
+        return 1
+    if nodes >= COLLISION_SCALING_END:
+        return MAX_COLLISION_VISITS
+    share = (nodes - COLLISION_SCALING_START) / (COLLISION_SCALING_END - COLLISION_SCALING_START)
+    return int(round(1 + (MAX_COLLISION_VISITS - 1) * share ** COLLISION_SCALING_POWER))
 
 
 def _child_order(item):

@@ -4,6 +4,13 @@ One driver thread alternates :meth:`SearchTree.gather` (C, GIL released) and
 the network call (torch, GIL released), so the UCI thread answers ``isready``,
 ``stop`` and ``quit`` at any time. Info lines go out at least once a second.
 
+``go nodes N`` counts as lc0 does: the search stops when the root holds N visits,
+those reused from the previous move's tree included (``nodes`` in the info lines
+is the same count; ``nps`` counts this search's playouts). Each gather may spend
+lc0's collision budget for the tree's size (:func:`cython_ext.mcts.collision_budget`),
+so minibatches stay small while the tree is small. Smart pruning stops a search
+whose best move cannot change in the playouts left, by the clock or by ``nodes``.
+
 Score mapping: the UCI ``cp`` value is lc0's ``90 * tan(1.5637541897 * Q)``
 for Q = expected (win - loss) of the best move in [-1, 1]; proven mates are
 ``mate N`` (N moves, negative when we are mated).
@@ -19,7 +26,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from cython_ext.mcts import SearchTree
+from cython_ext.mcts import SearchTree, collision_budget
 from cython_ext.position import Board
 from uci.timeman import Budget
 
@@ -151,11 +158,11 @@ class Searcher:
             playouts = tree.root_visits - start_visits
             if not (limits.infinite or pondering) and self._limits_reached(limits, playouts):
                 break
+            batch, remaining = self.params.minibatch, None
             if limits.nodes is not None and not (limits.infinite or pondering):
-                batch = min(self.params.minibatch, max(limits.nodes - playouts, 1))
-            else:
-                batch = self.params.minibatch
-            progressed = self._step(batch)
+                remaining = max(limits.nodes - tree.root_visits, 1)
+                batch = min(batch, remaining)
+            progressed = self._step(batch, collision_budget(min(tree.root_visits, remaining or tree.root_visits)))
             now = time.monotonic()
             if now - last_info >= INFO_INTERVAL_S:
                 self._send_info(board, start_visits)
@@ -171,20 +178,23 @@ class Searcher:
         pv = tree.principal_variation(best)
         self._send_bestmove(f"bestmove {best}" + (f" ponder {pv[1]}" if len(pv) > 1 else ""))
 
-    def _step(self, batch: int) -> bool:
+    def _step(self, batch: int, collisions: int = 1) -> bool:
         tree = self.tree
         before = tree.root_visits
-        n = tree.gather(batch)
+        n = tree.gather(batch, collisions)
         if n:
             assert self.evaluator is not None, "set Searcher.evaluator before searching"
             policy, wdl = self.evaluator.evaluate(tree.planes[:n])
             tree.apply(policy, wdl)
         bound, _ = tree.root_bound
+        # A gather of only collisions and no leaf still progressed if it backed up cache hits.
         return tree.root_visits > before and bound is None
 
     def _limits_reached(self, limits: Limits, playouts: int) -> bool:
-        if limits.nodes is not None and playouts >= limits.nodes:
-            return True
+        if limits.nodes is not None:
+            visits = self.tree.root_visits
+            if visits >= limits.nodes or self._nodes_settled(limits.nodes - visits, playouts):
+                return True
         if limits.depth is not None and self.tree.leaves and \
                 self.tree.depth_sum / self.tree.leaves >= limits.depth:
             return True
@@ -194,6 +204,15 @@ class Searcher:
         if elapsed_ms >= limits.budget.hard_ms or elapsed_ms >= limits.budget.soft_ms:
             return True
         return self._best_move_settled(limits.budget.soft_ms - elapsed_ms, elapsed_ms, playouts)
+
+    def _nodes_settled(self, remaining_visits: int, playouts: int) -> bool:
+        """Smart pruning under ``go nodes`` (lc0): the runner-up cannot catch up in the visits left."""
+        if self.params.smart_pruning <= 0 or playouts < 1:
+            return False
+        if self._only_move:
+            return True
+        first, second = self.tree.top_two_visits
+        return first - second > remaining_visits / self.params.smart_pruning
 
     def _best_move_settled(self, remaining_ms: float, elapsed_ms: float, playouts: int) -> bool:
         """Smart pruning: the runner-up cannot catch up in the time left."""

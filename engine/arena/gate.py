@@ -103,6 +103,16 @@ def raw_engine_spec(command: str, name: str | None, default_name: str,
     return parse_engine_spec([*tokens, *(f"option.{o}" for o in options)])
 
 
+def opponent_tokens(opponent: str) -> list[str]:
+    """Engine spec tokens of ``--opponent``: ``stockfish``/``lc0`` with their tokens, else a command line.
+
+    >>> opponent_tokens("lc0 net=maia.pb.gz threads=1"), opponent_tokens("./my-engine --fast")
+    (['lc0', 'net=maia.pb.gz', 'threads=1'], ['cmd=./my-engine --fast'])
+    """
+    tokens = shlex.split(opponent)
+    return tokens if tokens and tokens[0] in ("stockfish", "lc0") else [f"cmd={opponent}"]
+
+
 def with_limit(spec: EngineSpec, limit: SearchLimit) -> EngineSpec:
     """``spec`` with its search limit replaced."""
     return EngineSpec(name=spec.name, command=spec.command, options=spec.options, limit=limit,
@@ -431,7 +441,7 @@ def run_gate(args: argparse.Namespace) -> GateOutcome:
         elos: list[int | None] = list(args.stockfish_elo) or [None]
         for elo in elos:
             index += 1
-            tokens = ["stockfish"] if args.opponent == "stockfish" else [f"cmd={args.opponent}"]
+            tokens = opponent_tokens(args.opponent)
             if elo is not None:
                 tokens.append(f"elo={elo}")
             opponent = with_limit(parse_engine_spec(tokens), opponent_limit)
@@ -618,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
     base = who.add_mutually_exclusive_group()
     base.add_argument("--baseline", help="baseline net file")
     base.add_argument("--baseline-cmd", help="baseline as a raw UCI command line")
-    base.add_argument("--opponent", help="'stockfish' or a UCI command line (ladder mode)")
+    base.add_argument("--opponent", help="'stockfish', 'lc0 net=FILE [threads=N backend=B]' (engine spec "
+                                         "tokens) or a UCI command line")
     who.add_argument("--engine-cmd", default="engine", help="our engine's command (default engine)")
     who.add_argument("--candidate-precision", help="--precision for the candidate")
     who.add_argument("--baseline-precision", help="--precision for the baseline")
@@ -684,7 +695,7 @@ def main(argv: list[str]) -> int:
         return EXIT_ERROR
     if args.stockfish_elo and args.opponent is None:
         args.opponent = "stockfish"
-    if args.opponent == "stockfish" and find_stockfish() is None:
+    if args.opponent and opponent_tokens(args.opponent)[0] == "stockfish" and find_stockfish() is None:
         print("engine gate: stockfish not found (apt-get install stockfish)", file=sys.stderr)
         return EXIT_ERROR
     try:

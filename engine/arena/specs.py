@@ -29,6 +29,13 @@ Keys:
     with ``option.Threads=1 option.Hash=16``; combine with ``elo=N`` (sets
     ``UCI_LimitStrength`` and ``UCI_Elo``, 1350..2850) or ``skill=N`` (``Skill
     Level``, 0..20).  ``elo=``/``skill=`` work with any engine having these options.
+``lc0``
+    Shorthand for lc0 (``lc0`` on PATH, else ``../shared/tools/bin/lc0`` beside the
+    project); name it with its net: ``lc0 net=maia-1900.pb.gz threads=1``.
+``net=FILE`` / ``threads=N`` / ``backend=NAME``
+    The UCI options ``WeightsFile``, ``Threads`` and ``Backend`` (lc0's and ours
+    share the first two), e.g. ``--each net=maia-1900.pb.gz threads=1`` for both.
+    ``go nodes`` counts the same on both: root visits, reused ones included.
 
 ``--each`` takes the same tokens and applies them to both engines (the engine's
 own tokens win).  ``--tc``, ``--nodes``, ``--movetime`` and ``--depth`` are
@@ -48,6 +55,9 @@ STOCKFISH_CANDIDATES = ("stockfish", "/usr/games/stockfish")
 STOCKFISH_DEFAULT_OPTIONS = {"Threads": "1", "Hash": "16"}
 STOCKFISH_ELO_MIN, STOCKFISH_ELO_MAX = 1350, 2850
 SKILL_MIN, SKILL_MAX = 0, 20
+LC0_CANDIDATES = ("lc0", str(Path(__file__).resolve().parents[3] / "shared" / "tools" / "bin" / "lc0"))
+"""lc0 on PATH, else the build in the shared tools folder beside the project (../shared/tools/README.md)."""
+OPTION_KEYS = {"net": "WeightsFile", "threads": "Threads", "backend": "Backend"}
 
 
 class MatchError(Exception):
@@ -155,13 +165,22 @@ class EngineSpec:
         return dict(self.options)
 
 
-def find_stockfish() -> str | None:
-    """Path of a Stockfish binary (PATH, then the Debian location), or ``None``."""
-    for candidate in STOCKFISH_CANDIDATES:
+def _find_program(candidates: Sequence[str]) -> str | None:
+    for candidate in candidates:
         found = shutil.which(candidate)
         if found:
             return found
     return None
+
+
+def find_stockfish() -> str | None:
+    """Path of a Stockfish binary (PATH, then the Debian location), or ``None``."""
+    return _find_program(STOCKFISH_CANDIDATES)
+
+
+def find_lc0() -> str | None:
+    """Path of an lc0 binary (PATH, then ``../shared/tools/bin``), or ``None``."""
+    return _find_program(LC0_CANDIDATES)
 
 
 def _int_value(key: str, value: str, low: int | None = None, high: int | None = None) -> int:
@@ -209,6 +228,13 @@ def parse_engine_spec(tokens: Sequence[str], each: Sequence[str] = ()) -> Engine
             command = [path]
             options = {**STOCKFISH_DEFAULT_OPTIONS, **options}
             continue
+        if token == "lc0":
+            path = find_lc0()
+            if path is None:
+                raise MatchError("lc0 not found on PATH or in ../shared/tools/bin "
+                                 "(it needs: apt-get install libdnnl2 libopenblas0-pthread ocl-icd-libopencl1)")
+            command = [path]
+            continue
         key, sep, value = token.partition("=")
         if not sep:
             raise MatchError(f"engine spec token {token!r} is not key=value")
@@ -222,6 +248,8 @@ def parse_engine_spec(tokens: Sequence[str], each: Sequence[str] = ()) -> Engine
             workdir = value
         elif key.startswith("option."):
             options[key[len("option."):]] = value
+        elif key in OPTION_KEYS:
+            options[OPTION_KEYS[key]] = value
         elif key == "elo":
             elo = _int_value(key, value, STOCKFISH_ELO_MIN, STOCKFISH_ELO_MAX)
             options.update({"UCI_LimitStrength": "true", "UCI_Elo": str(elo)})
@@ -238,6 +266,8 @@ def parse_engine_spec(tokens: Sequence[str], each: Sequence[str] = ()) -> Engine
     if name is None:
         name = Path(command[0]).name
         name = "stockfish" if name.startswith("stockfish") else name
+        if name == "lc0" and "WeightsFile" in options:
+            name += "-" + Path(options["WeightsFile"]).name.split(".")[0]
         if "UCI_Elo" in options and options.get("UCI_LimitStrength") == "true":
             name += options["UCI_Elo"]
         elif "Skill Level" in options:

@@ -16,7 +16,7 @@ import chess.pgn
 import pytest
 
 from engine import DATA_DIR
-from engine.arena import book, match, records, specs, stats
+from engine.arena import book, gate, match, records, specs, stats
 from engine.arena.adjudication import Adjudication, Adjudicator
 from engine.arena.config import MatchConfig
 from engine.arena.match import run_match
@@ -266,3 +266,19 @@ def test_external_runner_command_and_pgn(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.faults()["A"][records.TIME_LOSS] == 1
     assert result.faults()["B"][records.ILLEGAL_MOVE] == 1
     assert pgn.read_text().count("[Event ") == 4
+
+
+def test_option_keys_and_the_lc0_shorthand() -> None:
+    spec = parse_engine_spec(["cmd=engine", "net=nets/default.pt", "threads=1", "backend=onednn"])
+    assert spec.option_dict() == {"WeightsFile": "nets/default.pt", "Threads": "1", "Backend": "onednn"}
+    tokens = ["lc0", "net=/nets/maia-1900.pb.gz", "threads=1", "nodes=200"]
+    if specs.find_lc0() is None:
+        with pytest.raises(MatchError, match="lc0 not found"):
+            parse_engine_spec(tokens)
+    else:
+        lc0 = parse_engine_spec(tokens)
+        assert lc0.name == "lc0-maia-1900" and lc0.limit.nodes == 200
+        assert lc0.option_dict() == {"WeightsFile": "/nets/maia-1900.pb.gz", "Threads": "1"}
+    assert gate.opponent_tokens("lc0 net=a.pb.gz") == ["lc0", "net=a.pb.gz"]
+    assert gate.opponent_tokens("stockfish") == ["stockfish"]
+    assert gate.opponent_tokens("/opt/my engine --x") == ["cmd=/opt/my engine --x"]

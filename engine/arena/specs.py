@@ -58,6 +58,13 @@ SKILL_MIN, SKILL_MAX = 0, 20
 LC0_CANDIDATES = ("lc0", str(Path(__file__).resolve().parents[3] / "shared" / "tools" / "bin" / "lc0"))
 """lc0 on PATH, else the build in the shared tools folder beside the project (../shared/tools/README.md)."""
 OPTION_KEYS = {"net": "WeightsFile", "threads": "Threads", "backend": "Backend"}
+SHORTHANDS = {
+    "stockfish": (STOCKFISH_CANDIDATES, "stockfish not found on PATH or in /usr/games (apt-get install stockfish)",
+                  STOCKFISH_DEFAULT_OPTIONS),
+    "lc0": (LC0_CANDIDATES, "lc0 not found on PATH or in ../shared/tools/bin (it needs: apt-get install libdnnl2 "
+                            "libopenblas0-pthread ocl-icd-libopencl1)", {}),
+}
+"""Engine spec words: where to find the program, the error when it is missing, default options."""
 
 
 class MatchError(Exception):
@@ -220,20 +227,13 @@ def parse_engine_spec(tokens: Sequence[str], each: Sequence[str] = ()) -> Engine
     options: dict[str, str] = {}
     limit = SearchLimit()
     for token in [*each, *tokens]:
-        if token == "stockfish":
-            path = find_stockfish()
+        if token in SHORTHANDS:
+            candidates, missing, defaults = SHORTHANDS[token]
+            path = _find_program(candidates)
             if path is None:
-                raise MatchError("stockfish not found on PATH or in /usr/games "
-                                 "(apt-get install stockfish)")
+                raise MatchError(missing)
             command = [path]
-            options = {**STOCKFISH_DEFAULT_OPTIONS, **options}
-            continue
-        if token == "lc0":
-            path = find_lc0()
-            if path is None:
-                raise MatchError("lc0 not found on PATH or in ../shared/tools/bin "
-                                 "(it needs: apt-get install libdnnl2 libopenblas0-pthread ocl-icd-libopencl1)")
-            command = [path]
+            options = {**defaults, **options}
             continue
         key, sep, value = token.partition("=")
         if not sep:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-lc0": ("engine.nn.lc0", "convert an lc0 weights file (.pb.gz) to a net file"),
     "match": ("engine.arena.match", "play two UCI engines against each other (Elo, SPRT, PGN)"),
     "gate": ("engine.arena.gate", "accept or reject a candidate net: match, tactics, Stockfish ladder"),
+    "precision-report": ("engine.precision_report", "each precision of a net against fp32: speed, accuracy, games"),
     "datagen": ("engine.training.datagen", "training games played and labelled by Stockfish"),
     "train": ("engine.training.train", "supervised training of the network on datagen folders"),
     "heldout": ("engine.training.heldout", "several nets' validation figures on the same held-out games"),
@@ -36,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     lines = [f"{ENGINE_NAME} {__version__}", "", "usage: engine [COMMAND] [ARGS...]", "",
              "commands:"]
-    lines += [f"  {name:<12} {help_text}" for name, (_, help_text) in COMMANDS.items()]
+    lines += [f"  {name:<17} {help_text}" for name, (_, help_text) in COMMANDS.items()]
     lines += ["", "Run `engine COMMAND --help` for the options of a command."]
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,9 +59,10 @@ class Progress:
             self.bar.close()
 
 
-def run_match(config: MatchConfig) -> MatchResult:
+def run_match(config: MatchConfig, on_game: Callable[[MatchResult], None] | None = None) -> MatchResult:
     """Play a match with the configured runner, write the PGN, return the results.
 
+    :param on_game: also called with the partial result after every game (e.g. an outer progress bar).
     :raises MatchError: when the match cannot be run.
     """
     a, b = config.engines
@@ -78,11 +79,17 @@ def run_match(config: MatchConfig) -> MatchResult:
     runner = detect_runner(config.runner)
     progress = Progress(2 * config.pairs, config.progress,
                         f"{config.engines[0].name} vs {config.engines[1].name}")
+
+    def after_game(result: MatchResult) -> None:
+        progress(result)
+        if on_game is not None:
+            on_game(result)
+
     try:
         if runner == "builtin":
-            result = BuiltinRunner(config, progress).run()
+            result = BuiltinRunner(config, after_game).run()
         else:
-            result = run_external(runner, config, progress)
+            result = run_external(runner, config, after_game)
     finally:
         progress.close()
     if config.pgnout is not None:

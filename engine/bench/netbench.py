@@ -170,7 +170,7 @@ def _format_row(row: BenchRow) -> str:
             f"{ratio} {row.peak_mb:>9.0f} {row.file_mb:>8.1f}")
 
 
-def write_plot(rows: list[BenchRow], path: str) -> None:
+def write_plot(rows: list[BenchRow], path: str, title: str | None = None) -> None:
     """Positions/s against batch size, one line per precision (needs matplotlib)."""
     import matplotlib
 
@@ -184,11 +184,12 @@ def write_plot(rows: list[BenchRow], path: str) -> None:
     axes.set_xscale("log", base=2)
     axes.set_xlabel("batch size")
     axes.set_ylabel("positions / s")
-    axes.set_title(f"engine netbench ({torch.get_num_threads()} threads)")
+    axes.set_title(title or f"engine netbench ({torch.get_num_threads()} threads)")
     axes.legend()
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    pyplot.close(figure)
 
 
 def build_parser() -> argparse.ArgumentParser:

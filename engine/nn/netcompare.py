@@ -60,21 +60,28 @@ def evaluate_all(evaluator: Evaluator, planes: np.ndarray) -> tuple[np.ndarray, 
     return np.concatenate(policies), np.concatenate(wdls)
 
 
+def decisive_mask(policy: np.ndarray, legal_indices: Sequence[np.ndarray]) -> np.ndarray:
+    """Boolean mask of the positions whose best legal move leads the second by ``DECISIVE_MARGIN`` logits."""
+    decisive = []
+    for row, indices in enumerate(legal_indices):
+        top_two = np.sort(policy[row, indices].astype(np.float64))[-2:]
+        decisive.append(len(top_two) < 2 or top_two[1] - top_two[0] >= DECISIVE_MARGIN)
+    return np.asarray(decisive, dtype=bool)
+
+
 def compare_outputs(policy_a: np.ndarray, wdl_a: np.ndarray, policy_b: np.ndarray, wdl_b: np.ndarray,
                     legal_indices: Sequence[np.ndarray]) -> Comparison:
     """Metrics of B against A from raw outputs (policy logits, WDL probabilities)."""
-    agreements, decisive, divergences = [], [], []
+    agreements, divergences = [], []
     for row, indices in enumerate(legal_indices):
         logits_a = policy_a[row, indices].astype(np.float64)
         logits_b = policy_b[row, indices].astype(np.float64)
         agreements.append(np.argmax(logits_a) == np.argmax(logits_b))
-        top_two = np.sort(logits_a)[-2:]
-        decisive.append(len(top_two) < 2 or top_two[1] - top_two[0] >= DECISIVE_MARGIN)
         log_a = logits_a - np.logaddexp.reduce(logits_a)
         log_b = logits_b - np.logaddexp.reduce(logits_b)
         divergences.append(float(np.sum(np.exp(log_a) * (log_a - log_b))))
     wdl_error = np.abs(wdl_a.astype(np.float64) - wdl_b.astype(np.float64))
-    agreements_decisive = np.asarray(agreements)[np.asarray(decisive, dtype=bool)]
+    agreements_decisive = np.asarray(agreements)[decisive_mask(policy_a, legal_indices)]
     return Comparison(positions=len(legal_indices), top1_agreement=float(np.mean(agreements)),
                       decisive_positions=len(agreements_decisive),
                       top1_agreement_decisive=float(agreements_decisive.mean()) if len(agreements_decisive) else 1.0,

@@ -314,6 +314,7 @@ def test_precisions_load_and_pick_legal_moves(precision: str, maia_int8: pathlib
     assert agree >= 0.8 * len(games), f"{precision}: {agree}/{len(games)} top moves agree with fp32"
     searcher = Searcher(lambda line: None, SearchTree(max_batch=16, cache_size=1000))
     searcher.evaluator = evaluator
+    searcher.params.smart_pruning = 0  # search all 32 nodes even when the best move is settled early
     board = Board()
     searcher.search(board, Limits(nodes=32))
     assert searcher.tree.root_visits >= 32

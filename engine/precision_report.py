@@ -585,15 +585,8 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _elo_list(text: str) -> list[int]:
-    try:
-        return [int(value) for value in _csv(text)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from engine.arena.gate import DEFAULT_SUITE, DEFAULT_SWING, ELO_BOUNDS
+    from engine.arena.gate import DEFAULT_SUITE, DEFAULT_SWING, ELO_BOUNDS, elo_list
     from engine.arena.match import add_common_arguments
     from engine.bench.netbench import DEFAULT_BATCHES, DEFAULT_MIN_SECONDS
     from engine.nn.quantize import DEFAULT_CALIBRATION_POSITIONS, DEFAULT_QAT_STEPS
@@ -634,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "elo1=0 model=logistic)")
     play.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="equal-nodes matches (default %(default)s)")
     play.add_argument("--tc", default=DEFAULT_TC, help="equal-time matches, e.g. 10+0.1 ('none' to skip)")
-    play.add_argument("--stockfish-elo", type=_elo_list, default=[],
+    play.add_argument("--stockfish-elo", type=elo_list, default=[],
                       help="Stockfish ladder: UCI_Elo values, e.g. 1350,1600,1800")
     play.add_argument("--engine-cmd", default=shlex.join([sys.executable, "-m", "engine"]),
                       help="our engine's command (default: this Python's engine)")

@@ -610,7 +610,12 @@ def write_outputs(outcome: GateOutcome, args: argparse.Namespace, out: Path) -> 
 # ----------------------------------------------------------------------- CLI
 
 
-def _elo_list(text: str) -> list[int]:
+def elo_list(text: str) -> list[int]:
+    """``--stockfish-elo`` values: comma-separated integers (an argparse type).
+
+    >>> elo_list("1350, 1600,")
+    [1350, 1600]
+    """
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
@@ -641,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="UCI option for the candidate only (repeatable)")
     who.add_argument("--baseline-option", action="append", default=[], metavar="NAME=VALUE",
                      help="UCI option for the baseline only (repeatable)")
-    who.add_argument("--stockfish-elo", type=_elo_list, default=[],
+    who.add_argument("--stockfish-elo", type=elo_list, default=[],
                      help="UCI_Elo of the Stockfish opponent(s), e.g. 1350,1600,1800,2000")
     who.add_argument("--opponent-limit", help="search limit tokens for the opponent, "
                                               "e.g. 'movetime=100' (default: the candidate's)")

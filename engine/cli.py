@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "precision-report": ("engine.precision_report", "each precision of a net against fp32: speed, accuracy, games"),
     "datagen": ("engine.training.datagen", "training games played and labelled by Stockfish"),
     "train": ("engine.training.train", "supervised training of the network on datagen folders"),
+    "selfplay": ("engine.selfplay.run", "self-play RL loop: actors, inference server, replay buffer, trainer, gating (local or Ray)"),
+    "selfplay-bench": ("engine.selfplay.bench", "self-play throughput per inference precision and where its time goes"),
     "heldout": ("engine.training.heldout", "several nets' validation figures on the same held-out games"),
     "games2pgn": ("engine.training.games2pgn", "export datagen games as PGN"),
     "movematch": ("engine.nn.movematch", "how often a net's 1-node policy move matches the moves of a PGN"),

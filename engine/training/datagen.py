@@ -10,7 +10,8 @@ Games are stored, not positions: a shard keeps each game's start FEN, result and
 so that the training loader can replay the moves and rebuild the full 8-position history the
 network sees at play time, from about 25 bytes per position on disk.
 
-Shard format (``shard-NNNNN.npz``, version :data:`SHARD_FORMAT_VERSION`):
+Shard format (``shard-NNNNN.npz``, version :data:`SHARD_FORMAT_VERSION`; readers accept
+:data:`SHARD_FORMAT_VERSIONS`):
 
 =================  ==============  ======================================================
 array              shape, dtype    content
@@ -26,6 +27,10 @@ array              shape, dtype    content
 ``wdl``            (N, 3) uint16   Stockfish's win/draw/loss permille for the side to move
 ``key``            (N,) uint64     Zobrist key of the position
 ``keep``           (N,) bool       False for positions already seen in earlier games
+``policy_visits``  (N, K) uint16   version 2 only (self-play, :mod:`engine.selfplay.replay`):
+                                   root visits of move k, the policy target; such shards
+                                   have no ``policy_cp``, and ``wdl`` is the search's root
+                                   WDL; ``keep`` is False for moves that had fast searches
 =================  ==============  ======================================================
 
 ``manifest.json`` lists the finished shards and the generation settings; a rerun with the same
@@ -56,6 +61,8 @@ from cython_ext.position import Board
 from engine.nn.positions import OPENINGS_PATH, opening_fens
 
 SHARD_FORMAT_VERSION = 1
+SELFPLAY_FORMAT_VERSION = 2
+SHARD_FORMAT_VERSIONS = (SHARD_FORMAT_VERSION, SELFPLAY_FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 DEFAULT_STOCKFISH = "/usr/games/stockfish"
 NO_MOVE = 0xFFFF

@@ -33,7 +33,7 @@ import torch
 
 from cython_ext.encoding import NUM_INPUT_PLANES, encode
 from cython_ext.position import Board
-from engine.training.datagen import MANIFEST_NAME, NO_MOVE, SHARD_FORMAT_VERSION, decode_move
+from engine.training.datagen import MANIFEST_NAME, NO_MOVE, SHARD_FORMAT_VERSIONS, decode_move
 
 PACKED_PLANES = 109
 """Planes 0..108 are 0/1 (pieces, repetitions, castling, side to move)."""
@@ -122,9 +122,9 @@ def shard_files(folder: str | pathlib.Path) -> list[pathlib.Path]:
     if not manifest_path.exists():
         raise FileNotFoundError(f"{folder} is not a datagen folder (no {MANIFEST_NAME})")
     manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format_version") != SHARD_FORMAT_VERSION:
-        raise ValueError(f"{folder}: shard format {manifest.get('format_version')} is not "
-                         f"{SHARD_FORMAT_VERSION}")
+    if manifest.get("format_version") not in SHARD_FORMAT_VERSIONS:
+        raise ValueError(f"{folder}: shard format {manifest.get('format_version')} is not one of "
+                         f"{SHARD_FORMAT_VERSIONS}")
     return [folder / shard["file"] for shard in manifest["shards"]]
 
 
@@ -154,12 +154,16 @@ def load_shard(path: pathlib.Path, first_game: int, policy_temperature_cp: float
     keep = np.ones_like(arrays["keep"]) if keep_duplicates else arrays["keep"]
     bits, rule50 = bits[keep], rule50[keep]
     policy_index = arrays["policy_index"][keep]
-    weights = policy_weights(policy_index, arrays["policy_cp"][keep], policy_temperature_cp)
-    stockfish_wdl = arrays["wdl"][keep].astype(np.float32) / 1000.0
-    stockfish_wdl /= stockfish_wdl.sum(axis=1, keepdims=True)
-    outcome = np.zeros_like(stockfish_wdl)
+    if "policy_visits" in arrays:  # self-play: the root visit distribution
+        visits = arrays["policy_visits"][keep].astype(np.float64)
+        weights = (visits / np.maximum(visits.sum(axis=1, keepdims=True), 1.0)).astype(np.float32)
+    else:
+        weights = policy_weights(policy_index, arrays["policy_cp"][keep], policy_temperature_cp)
+    label_wdl = arrays["wdl"][keep].astype(np.float32) / 1000.0  # Stockfish's, or the search's
+    label_wdl /= np.maximum(label_wdl.sum(axis=1, keepdims=True), 1e-6)
+    outcome = np.zeros_like(label_wdl)
     outcome[np.arange(len(outcome)), 1 - result_for_mover[keep].astype(np.int64)] = 1.0  # W, D, L
-    wdl = (1.0 - result_weight) * stockfish_wdl + result_weight * outcome
+    wdl = (1.0 - result_weight) * label_wdl + result_weight * outcome
     index = np.where(policy_index == NO_MOVE, -1, policy_index.astype(np.int32)).astype(np.int16)
     return TrainingSet(bits, rule50, index, weights, wdl.astype(np.float32), game_of_row[keep])
 
@@ -176,8 +180,6 @@ def load_training_set(folders: Sequence[str | pathlib.Path],
     :param keep_duplicates: also positions seen earlier in the data, so that positions keep the
         weight they have in games (the opening plies of games from one start position).
     """
-    import concurrent.futures
-
     jobs: list[tuple[pathlib.Path, int]] = []
     game_offset = 0
     for folder in folders:
@@ -190,6 +192,19 @@ def load_training_set(folders: Sequence[str | pathlib.Path],
         jobs = jobs[:max_shards]
     if not jobs:
         raise ValueError("no shards in " + ", ".join(map(str, folders)))
+    return load_shards(jobs, policy_temperature_cp, result_weight, workers, progress, keep_duplicates)
+
+
+def load_shards(jobs: Sequence[tuple[pathlib.Path, int]],
+                policy_temperature_cp: float = DEFAULT_POLICY_TEMPERATURE_CP,
+                result_weight: float = DEFAULT_RESULT_WEIGHT, workers: int | None = None,
+                progress: bool = True, keep_duplicates: bool = False) -> TrainingSet:
+    """Positions of the given shards, each with the global number of its first game
+    (:func:`load_training_set` for whole folders; the self-play trainer for its window)."""
+    import concurrent.futures
+
+    if not jobs:
+        raise ValueError("no shards to load")
     bar = None
     if progress:
         from tqdm import tqdm

@@ -168,8 +168,12 @@ def native_bf16(device: torch.device) -> bool:
                for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
-def train(args: argparse.Namespace) -> dict[str, float]:
-    """The training run described by the parsed command line; returns the final validation metrics."""
+def train(args: argparse.Namespace, data: TrainingSet | None = None) -> dict[str, float]:
+    """The training run described by the parsed command line; returns the final validation metrics.
+
+    :param data: positions to train on instead of loading ``args.data`` (the self-play trainer
+        passes its replay window; ``args.data`` then only names it in the provenance).
+    """
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     run_dir = pathlib.Path(args.run_dir)
@@ -182,10 +186,11 @@ def train(args: argparse.Namespace) -> dict[str, float]:
         config = initial_file.config
     else:
         config = NetConfig.from_arch(args.arch)
-    data = load_training_set(args.data, args.policy_temperature, args.result_weight,
-                             max_shards=args.max_shards, workers=args.loader_workers,
-                             progress=not args.no_progress,
-                             keep_duplicates=args.keep_duplicates)
+    if data is None:
+        data = load_training_set(args.data, args.policy_temperature, args.result_weight,
+                                 max_shards=args.max_shards, workers=args.loader_workers,
+                                 progress=not args.no_progress,
+                                 keep_duplicates=args.keep_duplicates)
     train_set, validation_set = data.split(args.validation_fraction, seed=args.seed)
     use_bf16 = native_bf16(device) and not args.no_amp
     print(f"{len(data)} positions: {len(train_set)} train, {len(validation_set)} validation "

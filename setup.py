@@ -27,14 +27,16 @@ setup(
     name="azchess-engine",
     version="0.1.0",
     description="AlphaZero-style UCI chess engine: Cython game state and MCTS, precision-selectable network",
-    packages=["engine", "engine.nn", "engine.training", "engine.arena", "engine.bench", "uci", "cython_ext"],
+    packages=["engine", "engine.nn", "engine.training", "engine.selfplay", "engine.arena", "engine.bench", "uci",
+              "cython_ext"],
     package_data={"engine": ["py.typed", "data/*"], "cython_ext": ["*.pxd", "*.pyx", "py.typed"]},
     ext_modules=cythonize(EXTENSIONS, language_level=3,
                           compiler_directives={"embedsignature": True}),
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "torch>=2.1,<=2.13.0", "tqdm>=4.60", "chess>=1.10", "scipy>=1.10",
                       "matplotlib>=3.7"],
-    extras_require={"test": ["pytest>=7", "chess>=1.10"],
+    extras_require={"test": ["pytest>=7", "chess>=1.10", "ray>=2.9"],  # the suite runs self-play on a local Ray
+                    "ray": ["ray>=2.9"],  # engine selfplay --ray
                     "dist": ["pyinstaller>=6.0", "Cython>=3.0"]},  # engine build-dist: the binary
     entry_points={"console_scripts": ["engine=engine.cli:main"]},
     zip_safe=False,

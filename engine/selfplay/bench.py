@@ -34,7 +34,7 @@ SPLIT_NAMES = ("state", "encoding", "tree", "actor python", "network", "wait/IPC
 
 def measure(config: RunConfig, net: str, seconds: float, rounds: int, precisions: list[str]) -> dict[str, Any]:
     """Interleaved rounds; returns per-precision sums."""
-    results: dict[str, Any] = {p: {"seconds": 0.0, "positions": 0, "games": 0, "plies": 0, "stats": {},
+    results: dict[str, Any] = {p: {"seconds": 0.0, "positions": 0, "leaves": 0, "games": 0, "plies": 0, "stats": {},
                                    "server": {"batches": 0, "positions": 0, "network_seconds": 0.0},
                                    "description": ""} for p in precisions}
     for round_index in range(rounds):
@@ -55,13 +55,15 @@ def measure(config: RunConfig, net: str, seconds: float, rounds: int, precisions
                 finally:
                     pool.close()
             record["positions"] += stats.get("positions", 0)
+            record["leaves"] += stats.get("leaves", 0)
             record["games"] += len(finished)
             record["plies"] += sum(game["plies"] for game in finished)
             _merge(record["stats"], stats)
             for key in record["server"]:
                 record["server"][key] += after[key] - before[key]
             print(f"[selfplay-bench] round {round_index + 1}/{rounds} {precision}: "
-                  f"{stats.get('positions', 0) / seconds:.1f} positions/s", file=sys.stderr, flush=True)
+                  f"{stats.get('positions', 0) / seconds:.1f} moves/s, {stats.get('leaves', 0) / seconds:.0f} evaluations/s",
+                  file=sys.stderr, flush=True)
     return results
 
 
@@ -78,18 +80,24 @@ def report(results: dict[str, Any], config: RunConfig, net: str) -> str:
     base_rate = base["positions"] / max(base["seconds"], 1e-9)
     lines = [f"self-play bench: {net}, {config.actor.actors} actor(s) x {config.actor.games_at_once} games, "
              f"{config.actor.playouts} playouts/move, server max batch {config.inference.max_batch}", "",
-             "| precision | positions/s | vs fp32 | games/hour* | mean batch | " + " | ".join(SPLIT_NAMES) + " |",
-             "|---|---|---|---|---|" + "---|" * len(SPLIT_NAMES)]
+             "| precision | evaluations/s | vs fp32 | moves/s | games/hour* | mean batch | "
+             + " | ".join(SPLIT_NAMES) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(SPLIT_NAMES)]
+    base_evals = base["leaves"] / max(base["seconds"], 1e-9)
     for precision, record in results.items():
         rate = record["positions"] / max(record["seconds"], 1e-9)
+        evals = record["leaves"] / max(record["seconds"], 1e-9)
         plies = record["plies"] / record["games"] if record["games"] else float("nan")
         games_per_hour = 3600 * rate / plies if record["games"] else float("nan")
         parts = split(record)
         total = sum(parts.values()) or 1.0
         mean_batch = record["server"]["positions"] / max(record["server"]["batches"], 1)
-        lines.append(f"| {precision} | {rate:.1f} | {rate / base_rate:.2f}x | {games_per_hour:.0f} | {mean_batch:.0f} | "
-                     + " | ".join(f"{100 * parts[name] / total:.1f}%" for name in SPLIT_NAMES) + " |")
-    lines += ["", "*games/hour = positions/s x 3600 / mean plies of the games finished in the bench."]
+        lines.append(f"| {precision} | {evals:.0f} | {evals / base_evals:.2f}x | {rate:.1f} | {games_per_hour:.0f} | "
+                     f"{mean_batch:.0f} | " + " | ".join(f"{100 * parts[name] / total:.1f}%" for name in SPLIT_NAMES)
+                     + " |")
+    lines += ["", "evaluations/s: positions the network evaluated for the search (new leaves; NN-cache hits and",
+              "terminal leaves are not counted); moves/s: self-play moves made (searches finished).",
+              "*games/hour = moves/s x 3600 / mean plies of the games finished in the bench (nan: none finished)."]
     return "\n".join(lines)
 
 
@@ -101,9 +109,9 @@ def plot(results: dict[str, Any], path: pathlib.Path) -> None:
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(results)
-    rates = [results[p]["positions"] / max(results[p]["seconds"], 1e-9) for p in names]
+    rates = [results[p]["leaves"] / max(results[p]["seconds"], 1e-9) for p in names]
     left.bar(names, rates)
-    left.set_ylabel("self-play positions/s")
+    left.set_ylabel("network evaluations/s in self-play")
     left.set_title("throughput per inference precision")
     bottom = [0.0] * len(names)
     for part in SPLIT_NAMES:

@@ -84,11 +84,13 @@ def report(results: dict[str, Any], config: RunConfig, net: str) -> str:
              + " | ".join(SPLIT_NAMES) + " |",
              "|---|---|---|---|---|---|" + "---|" * len(SPLIT_NAMES)]
     base_evals = base["leaves"] / max(base["seconds"], 1e-9)
+    # One game length for all: the few games a round finishes are short ones (resignations) and vary.
+    finished = sum(record["games"] for record in results.values())
+    plies = sum(record["plies"] for record in results.values()) / finished if finished else float("nan")
     for precision, record in results.items():
         rate = record["positions"] / max(record["seconds"], 1e-9)
         evals = record["leaves"] / max(record["seconds"], 1e-9)
-        plies = record["plies"] / record["games"] if record["games"] else float("nan")
-        games_per_hour = 3600 * rate / plies if record["games"] else float("nan")
+        games_per_hour = 3600 * rate / plies
         parts = split(record)
         total = sum(parts.values()) or 1.0
         mean_batch = record["server"]["positions"] / max(record["server"]["batches"], 1)
@@ -97,7 +99,7 @@ def report(results: dict[str, Any], config: RunConfig, net: str) -> str:
                      + " |")
     lines += ["", "evaluations/s: positions the network evaluated for the search (new leaves; NN-cache hits and",
               "terminal leaves are not counted); moves/s: self-play moves made (searches finished).",
-              "*games/hour = moves/s x 3600 / mean plies of the games finished in the bench (nan: none finished)."]
+              f"*games/hour = moves/s x 3600 / {plies:.0f}, the mean plies of all games the bench finished."]
     return "\n".join(lines)
 
 

@@ -77,7 +77,6 @@ def split(record: dict[str, Any]) -> dict[str, float]:
 
 def report(results: dict[str, Any], config: RunConfig, net: str) -> str:
     base = results.get("fp32") or next(iter(results.values()))
-    base_rate = base["positions"] / max(base["seconds"], 1e-9)
     lines = [f"self-play bench: {net}, {config.actor.actors} actor(s) x {config.actor.games_at_once} games, "
              f"{config.actor.playouts} playouts/move, server max batch {config.inference.max_batch}", "",
              "| precision | evaluations/s | vs fp32 | moves/s | games/hour* | mean batch | "

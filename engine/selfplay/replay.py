@@ -14,7 +14,6 @@ positions: what the trainer trains on and what int8-static calibration samples.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import re
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from engine.selfplay.actor import FinishedGame
-from engine.training.datagen import MANIFEST_NAME, NO_MOVE, SELFPLAY_FORMAT_VERSION, read_manifest, write_manifest
+from engine.training.datagen import NO_MOVE, SELFPLAY_FORMAT_VERSION, read_manifest, write_manifest
 
 SHARD_PATTERN = re.compile(r"^games-a(\d+)-(\d+)\.npz$")
 
@@ -158,10 +157,3 @@ class ReplayBuffer:
         rows = np.sort(np.random.default_rng(seed).permutation(len(bits))[:count])
         return unpack_planes(torch.from_numpy(bits[rows].view(np.int64)), torch.from_numpy(rule50[rows])).numpy()
 
-
-def summary(folder: pathlib.Path) -> dict[str, Any]:
-    """Counts of a buffer folder (for reports)."""
-    manifest = json.loads((pathlib.Path(folder) / MANIFEST_NAME).read_text())
-    shards = manifest["shards"]
-    return {"shards": len(shards), "games": sum(s["games"] for s in shards),
-            "positions": sum(s["positions"] for s in shards)}

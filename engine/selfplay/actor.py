@@ -113,7 +113,6 @@ class _Game:
         self.full = config.fast_playouts == 0 or self.rng.random() < config.full_search_prob
         self.target = config.playouts if self.full else config.fast_playouts
         self.tree.set_position(self.board)
-        self.start_visits = self.tree.root_visits
         self.noise_pending = self.full
         self.pending = 0
 

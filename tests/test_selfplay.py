@@ -47,11 +47,15 @@ def selfplay(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def check_finished_run(run: pathlib.Path, games: int) -> dict:
+def check_finished_run(run: pathlib.Path, games: int, generations: int = 1) -> dict:
     state = json.loads((run / "state.json").read_text())
-    assert state["completed"] == 1 and state["phase"] == "selfplay"
+    assert state["completed"] == generations and state["phase"] == "selfplay"
+    assert [row["generation"] for row in state["history"]] == list(range(1, generations + 1))
+    manifest = json.loads((run / "buffer" / "manifest.json").read_text())
+    for generation in range(1, generations + 1):  # games still running at a phase's end count for the next
+        assert sum(s["games"] for s in manifest["shards"] if s["generation"] == generation) >= games
     row = state["history"][0]
-    assert row["games"] == games and row["positions"] > 0
+    assert row["games"] >= games and row["positions"] > 0
     # The gate ran and decided; its games are on disk and the decision is in the record.
     assert row["gate"].count("-") == 2 and sum(map(int, row["gate"].split("-"))) == 2
     assert isinstance(row["promoted"], bool) and row["best"] == (1 if row["promoted"] else 0)
@@ -70,9 +74,9 @@ def check_finished_run(run: pathlib.Path, games: int) -> dict:
 
 def test_local_loop(tiny_net: pathlib.Path, tmp_path: pathlib.Path) -> None:
     run = tmp_path / "run"
-    result = selfplay("--run", str(run), "--init", str(tiny_net), "--generations", "1", *TINY_LOOP)
+    result = selfplay("--run", str(run), "--init", str(tiny_net), "--generations", "2", *TINY_LOOP)
     assert result.returncode == 0, result.stderr[-2000:]
-    check_finished_run(run, 4)
+    check_finished_run(run, 4, generations=2)
     # `engine train` takes the self-play buffer as it takes Stockfish data.
     out = tmp_path / "from-buffer.pt"
     assert train.main(["--data", str(run / "buffer"), "--init", str(tiny_net), "--steps", "2", "--batch", "16",

@@ -71,6 +71,7 @@ class FinishedGame:
     keys: list[int] = field(default_factory=list)
     keep: list[bool] = field(default_factory=list)
     generation: int = 0
+    """The self-play phase (run generation) in which the game ended."""
     playthrough: bool = False
     would_resign: int = 0
     """In a playthrough game: 1 if white would have resigned, -1 black, 0 neither."""
@@ -97,12 +98,12 @@ class _Game:
     """One game in progress: its board, tree and record."""
 
     def __init__(self, number: int, start_fen: str, tree: SearchTree, rng: random.Random,
-                 config: ActorConfig, generation: int) -> None:
+                 config: ActorConfig) -> None:
         self.board = Board(start_fen)
         self.tree = tree
         tree.clear()
         self.rng = rng
-        self.record = FinishedGame(number=number, start_fen=start_fen, generation=generation,
+        self.record = FinishedGame(number=number, start_fen=start_fen,
                                    playthrough=rng.random() < config.resign_playthrough)
         self.low_q_moves = {True: 0, False: 0}
         self.config = config
@@ -233,7 +234,7 @@ class SelfPlayActor:
         number = self.next_game
         self.next_game += 1
         rng = random.Random(f"{self.config.seed}:{self.actor_id}:{number}")
-        return _Game(number, rng.choice(self.openings), self._trees[slot], rng, self.config, self.generation)
+        return _Game(number, rng.choice(self.openings), self._trees[slot], rng, self.config)
 
     def play(self, games: int, on_game: Callable[[FinishedGame], None],
              should_stop: Callable[[], bool] = lambda: False) -> int:
@@ -267,6 +268,8 @@ class SelfPlayActor:
                     game.tree.apply(policy[offset:offset + n], wdl[offset:offset + n])
             for slot, game in enumerate(self._games):
                 if game.search_done() and game.play_move(stats):
+                    # A game carried over from the previous call counts for the phase it ends in.
+                    game.record.generation = self.generation
                     self._finish(game, stats)
                     on_game(game.record)
                     finished += 1

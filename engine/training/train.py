@@ -49,11 +49,22 @@ METRIC_FIELDS = ("step", "positions", "elapsed_s", "lr", "train_policy_loss", "t
                  "train_top1", "val_policy_loss", "val_value_loss", "val_top1", "val_value_accuracy")
 
 
+def training_memory_format(device: torch.device) -> torch.memory_format:
+    """Layout of the net and its input batches while training.
+
+    channels_last on CPU: oneDNN's convolutions run on NHWC without reorders; a 64x6 net's
+    fp32 training step (batch 1024, AdamW) ran 1.17x as fast, interleaved rounds on a 2-core
+    AVX2 machine. CUDA keeps the default layout (not measured there).
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 class DeviceData:
     """A :class:`TrainingSet` as tensors on the training device, with batch unpacking."""
 
     def __init__(self, data: TrainingSet, device: torch.device) -> None:
         self.size = len(data)
+        self.memory_format = training_memory_format(device)
         self.bits = torch.from_numpy(data.bits.view(np.int64)).to(device)
         self.rule50 = torch.from_numpy(data.rule50).to(device)
         self.policy_index = torch.from_numpy(data.policy_index.astype(np.int64)).to(device)
@@ -62,8 +73,8 @@ class DeviceData:
 
     def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(planes, policy index, policy weight, wdl target) of ``rows``."""
-        return (unpack_planes(self.bits[rows], self.rule50[rows]), self.policy_index[rows],
-                self.policy_weight[rows], self.wdl[rows])
+        planes = unpack_planes(self.bits[rows], self.rule50[rows]).contiguous(memory_format=self.memory_format)
+        return planes, self.policy_index[rows], self.policy_weight[rows], self.wdl[rows]
 
 
 def losses(net: torch.nn.Module, planes: torch.Tensor, policy_index: torch.Tensor,
@@ -199,6 +210,7 @@ def train(args: argparse.Namespace, data: TrainingSet | None = None) -> dict[str
     train_data, validation_data = DeviceData(train_set, device), DeviceData(validation_set, device)
 
     net = (initial if initial is not None else ChessNet(config)).to(device)
+    net = net.to(memory_format=training_memory_format(device))
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step = 0
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -305,7 +317,7 @@ def train(args: argparse.Namespace, data: TrainingSet | None = None) -> dict[str
                   "train_positions": len(train_set), "validation_positions": len(validation_set),
                   "steps": step, "steps_planned": args.steps, "batch": args.batch, "seed": args.seed,
                   "validation": {key: round(value, 5) for key, value in final.items()}}
-    net = net.float().cpu().eval()
+    net = net.float().cpu().eval().to(memory_format=torch.contiguous_format)
     size = save_net(args.out, net, build_metadata(config, "fp32", provenance=provenance))
     print(f"wrote {args.out} ({size / 1e6:.1f} MB); validation: "
           + format_metrics(final))

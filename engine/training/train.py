@@ -209,8 +209,7 @@ def train(args: argparse.Namespace, data: TrainingSet | None = None) -> dict[str
           f"{' (bf16 autocast)' if use_bf16 else ''}", file=sys.stderr)
     train_data, validation_data = DeviceData(train_set, device), DeviceData(validation_set, device)
 
-    net = (initial if initial is not None else ChessNet(config)).to(device)
-    net = net.to(memory_format=training_memory_format(device))
+    net = (initial if initial is not None else ChessNet(config)).to(device, memory_format=training_memory_format(device))
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step = 0
     checkpoint_path = run_dir / CHECKPOINT_NAME

@@ -34,7 +34,7 @@ setup(
                           compiler_directives={"embedsignature": True}),
     python_requires=">=3.10",
     install_requires=["numpy>=1.24", "torch>=2.1,<=2.13.0", "tqdm>=4.60", "chess>=1.10", "scipy>=1.10",
-                      "matplotlib>=3.7"],
+                      "matplotlib>=3.7", "onnxruntime>=1.20", "onnx>=1.16"],
     extras_require={"test": ["pytest>=7", "chess>=1.10", "ray>=2.9"],  # the suite runs self-play on a local Ray
                     "ray": ["ray>=2.9"],  # engine selfplay --ray
                     "dist": ["pyinstaller>=6.0", "Cython>=3.0"]},  # engine build-dist: the binary

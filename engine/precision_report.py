@@ -374,12 +374,14 @@ class PrecisionReport:
         started = time.monotonic()
         net = instantiate(net_file)
         assert isinstance(net, ChessNet)
-        module, stored, info = quantize_net(net, mode, self.calibration_boards(), args.calib or "generated positions",
-                                            qat_steps=args.qat_steps, seed=args.position_seed, progress=False)
+        quantized = quantize_net(net, mode, self.calibration_boards(), args.calib or "generated positions",
+                                 qat_steps=args.qat_steps, seed=args.position_seed, progress=False)
+        info = quantized.info
         path = self.out / "nets" / f"{Path(args.net).name.split('.')[0]}-{name}.pt"
         provenance = {"derived_from": str(args.net), "quantization_mode": mode,
                       "command": f"engine precision-report (twin {name})"}
-        save_net(path, module, build_metadata(net_file.config, stored, info, provenance))
+        save_net(path, quantized.module, build_metadata(net_file.config, quantized.precision, info, provenance),
+                 onnx_model=quantized.onnx_model)
         return {"file": str(path), "method": VARIANTS[name].twin, "calibration": info.get("calibration"),
                 "seconds": time.monotonic() - started, "sha256": sha256_of(path)}
 

@@ -57,10 +57,11 @@ def nets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     fp32 = folder / "tiny.pt"
     save_net(fp32, random_net(CONFIG, seed=1), build_metadata(CONFIG, "fp32"))
     # A "twin" quantized from other weights: what a scrambled or mislabelled int8 file looks like.
-    module, precision, info = quantize_net(random_net(CONFIG, seed=7), "int8-static", generate_positions(64, seed=3),
-                                           "generated", progress=False)
+    quantized = quantize_net(random_net(CONFIG, seed=7), "int8-static", generate_positions(64, seed=3), "generated",
+                             progress=False)
     broken = folder / "broken-int8.pt"
-    save_net(broken, module, build_metadata(CONFIG, precision, info))
+    save_net(broken, quantized.module, build_metadata(CONFIG, quantized.precision, quantized.info),
+             onnx_model=quantized.onnx_model)
     return {"fp32": fp32, "broken": broken}
 
 

@@ -89,23 +89,23 @@ class UciEngine:
             self._background_load.start()
 
     def ensure_network(self) -> None:
-        """(Re)load the net when WeightsFile/Precision/Device/Threads changed; waits for a load in flight."""
+        """(Re)load the net when WeightsFile/Precision/Device/Backend/Threads changed; waits for a load in flight."""
         with self._network_lock:
             self._load_network_if_changed()
 
     def _load_network_if_changed(self) -> None:
-        key = tuple(self.options[n] for n in ("WeightsFile", "Precision", "Device", "Threads"))
+        key = tuple(self.options[n] for n in ("WeightsFile", "Precision", "Device", "Backend", "Threads"))
         if key == self._loaded_key and self.searcher.evaluator is not None:
             return
         from engine.nn.evaluator import load_evaluator
         from engine.nn.netfile import NetFileError
 
-        weights, precision, device, threads = key
+        weights, precision, device, backend, threads = key
         path = default_net_path(precision) if weights == DEFAULT_NET else weights
         if path is None:
             self.send(f"info string no net found at {DEFAULT_FP32_NET}: using a random untrained net")
         try:
-            evaluator = load_evaluator(path, precision=precision, device=device, threads=threads)
+            evaluator = load_evaluator(path, precision=precision, device=device, threads=threads, backend=backend)
         except (NetFileError, OSError, ValueError) as error:
             self.send(f"info string cannot load net {weights}: {error}")
             if self.searcher.evaluator is not None:

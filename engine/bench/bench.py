@@ -48,12 +48,13 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=DEFAULT_NODES, help="playouts per position")
     parser.add_argument("--net", default=DEFAULT_NET, help="net file (default: the shipped default net)")
     parser.add_argument("--precision", default="auto", help="auto, fp32, amp, int8-dynamic or int8-static")
+    parser.add_argument("--backend", default="auto", help="auto, torch or onnxruntime (as the UCI option Backend)")
     parser.add_argument("--minibatch", "--batch", dest="minibatch", type=int, default=DEFAULT_MINIBATCH,
                         help="leaves per network call")
 
 
 def load_bench_evaluator(args: argparse.Namespace) -> Evaluator:
-    """The evaluator named by the parsed options: CPU, one torch thread, warmed up by one batch.
+    """The evaluator named by the parsed options: CPU, one thread, warmed up by one batch.
 
     :raises engine.nn.netfile.NetFileError: when the net cannot be used at that precision.
     """
@@ -61,7 +62,7 @@ def load_bench_evaluator(args: argparse.Namespace) -> Evaluator:
     from uci.protocol import default_net_path
 
     path = default_net_path(args.precision) if args.net == DEFAULT_NET else args.net
-    evaluator = load_evaluator(path, precision=args.precision, device="cpu", threads=1)
+    evaluator = load_evaluator(path, precision=args.precision, device="cpu", threads=1, backend=args.backend)
     evaluator.evaluate(np.zeros((args.minibatch, NUM_INPUT_PLANES, 8, 8), dtype=np.float32))
     return evaluator
 

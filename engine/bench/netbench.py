@@ -125,8 +125,8 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterato
                   + (f" (calibrating on {args.calib_positions} generated positions)"
                      if precision == "int8-static" else ""), file=sys.stderr)
             boards = generate_positions(args.calib_positions, seed=args.seed) if precision == "int8-static" else []
-            module, module_precision, info = quantize_net(net, precision, boards, "generated",
-                                                          progress=not args.json)
+            quantized = quantize_net(net, precision, boards, "generated", progress=not args.json)
+            module, module_precision, info = quantized.module, quantized.precision, quantized.info
         try:
             evaluator = make_evaluator(module, config, module_precision, precision, args.device, source=source)
         except NetFileError as error:

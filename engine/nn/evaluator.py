@@ -5,6 +5,10 @@ at one the caller picks: an fp32 file also runs as ``amp`` (bfloat16 autocast on
 on CUDA) or ``int8-dynamic`` (quantized at load time). ``int8-static`` needs calibration, so it
 comes only from a file made by ``engine quantize``. int8 modes run on CPU only; asking for
 one on CUDA is refused with :class:`engine.nn.netfile.NetFileError`, never run in float silently.
+
+Two backends run the net: eager torch, and ONNX Runtime (:mod:`engine.nn.ort`, fp32 and
+int8-static on CPU, faster at search batch sizes). ``backend="auto"`` takes ONNX Runtime where it
+can run the request and torch otherwise; naming a backend that cannot run it is an error.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.nn import quantization
+from engine.nn import ort, quantization
 from engine.nn.model import NetConfig, random_net
 from engine.nn.loader import read_net_file
 from engine.nn.netfile import NetFile, NetFileError, instantiate
@@ -64,6 +68,8 @@ class Evaluator:
     :ivar device: torch device the net runs on.
     :ivar config: architecture.
     :ivar source: where the weights came from (a path or ``"random"``).
+    :ivar backend: ``"torch"`` or ``"onnxruntime"`` (then ``session`` runs the net, and ``model``
+        is the same net in torch, kept for its size and parameters).
     """
 
     model: nn.Module
@@ -71,12 +77,16 @@ class Evaluator:
     precision: str
     device: torch.device
     source: str
+    backend: str = "torch"
+    session: ort.OrtSession | None = None
 
     def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` (float32) of ``planes`` ``[N,112,8,8]``.
 
         Runs torch ops, which release the GIL, so search threads keep running meanwhile.
         """
+        if self.session is not None:
+            return self.session.run(planes)
         batch = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
         with torch.inference_mode():
             batch = batch.to(self.device, non_blocking=True)
@@ -89,20 +99,30 @@ class Evaluator:
             return policy.float().cpu().numpy(), wdl.cpu().numpy()
 
     def describe(self) -> str:
-        """One line: architecture, precision, device, threads and source."""
-        threads = f", {torch.get_num_threads()} threads" if self.device.type == "cpu" else ""
-        return f"{self.config.name} net, {self.precision} on {self.device.type}{threads}, from {self.source}"
+        """One line: architecture, precision, backend, device, threads and source."""
+        threads = ""
+        if self.device.type == "cpu":
+            count = self.session.threads if self.session is not None else torch.get_num_threads()
+            threads = f", {count} thread{'s' if count != 1 else ''}"
+        return (f"{self.config.name} net, {self.precision} ({self.backend}) on {self.device.type}{threads}, "
+                f"from {self.source}")
 
 
 def make_evaluator(net: nn.Module, config: NetConfig, stored_precision: str, precision: str = "auto",
-                   device: str = "auto", source: str = "memory") -> Evaluator:
+                   device: str = "auto", source: str = "memory", backend: str = "auto",
+                   onnx_model: bytes | None = None) -> Evaluator:
     """An :class:`Evaluator` running ``net`` (held at ``stored_precision``) at ``precision``.
 
-    :raises NetFileError: when the conversion or device is impossible (never falls back silently).
+    :param backend: one of :data:`engine.nn.ort.BACKENDS`.
+    :param onnx_model: the int8 ONNX Runtime graph an int8-static file carries (None: none).
+    :raises NetFileError: when the conversion, device or backend is impossible (never falls back
+        silently from a named choice).
     """
     target = stored_precision if precision == "auto" else precision
     if target not in PRECISIONS:
         raise NetFileError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
+    if backend not in ort.BACKENDS:
+        raise NetFileError(f"unknown backend {backend!r}; choose from {', '.join(ort.BACKENDS)}")
     run_device = resolve_device(device)
     if target in INT8_PRECISIONS and run_device.type != "cpu":
         raise NetFileError(f"{target} runs on CPU only (torch's int8 kernels); use device cpu, "
@@ -119,26 +139,61 @@ def make_evaluator(net: nn.Module, config: NetConfig, stored_precision: str, pre
                 net = quantization.dynamic_quantize(net)
             except quantization.QuantizationUnavailable as error:
                 raise NetFileError(str(error)) from None
-    return Evaluator(model=net.to(run_device).eval(), config=config, precision=target, device=run_device,
-                     source=source)
+    net = net.to(run_device).eval()
+    session = _ort_session(net, target, run_device, source, backend, onnx_model)
+    return Evaluator(model=net, config=config, precision=target, device=run_device, source=source,
+                     backend="torch" if session is None else "onnxruntime", session=session)
+
+
+def _ort_session(net: nn.Module, precision: str, device: torch.device, source: str, backend: str,
+                 onnx_model: bytes | None) -> ort.OrtSession | None:
+    """The ONNX Runtime session for the request, or None where torch runs it (``auto`` only)."""
+    if backend == "torch":
+        return None
+    reason = None
+    if device.type != "cpu":
+        reason = f"it runs on CPU only here, not {device.type}"
+    elif precision not in ort.ORT_PRECISIONS:
+        reason = f"it runs {' and '.join(ort.ORT_PRECISIONS)}, not {precision}"
+    elif precision == "int8-static" and onnx_model is None:
+        reason = (f"{source} carries no ONNX Runtime int8 graph (made before it existed, or by QAT); "
+                  f"re-run `engine quantize --mode int8-static` on its fp32 net")
+    elif not ort.available():
+        reason = "onnxruntime is not installed"
+    if reason is not None:
+        if backend == "auto":
+            return None
+        raise NetFileError(f"backend onnxruntime cannot run this net: {reason}")
+    try:
+        if precision == "fp32":
+            onnx_model = ort.export_onnx(net)
+        else:
+            assert onnx_model is not None
+            ort.check_onnx_model(onnx_model, source)
+        return ort.OrtSession(onnx_model, torch.get_num_threads())
+    except ValueError as error:  # a refused or corrupt stored graph
+        raise NetFileError(str(error)) from None
+    except Exception as error:  # ONNX Runtime's own load failures (InvalidGraph, Fail, ...)
+        raise NetFileError(f"{source}: ONNX Runtime cannot load the net ({str(error).splitlines()[0][:160]})") from None
 
 
 def load_evaluator(path: str | pathlib.Path | None, precision: str = "auto", device: str = "auto",
-                   threads: int | None = None) -> Evaluator:
+                   threads: int | None = None, backend: str = "auto") -> Evaluator:
     """Load a net file for the search.
 
     :param path: net file; ``None`` gives a random (untrained) 128x10 fp32 net, announced on stderr.
     :param precision: ``"auto"`` (what the file holds) or one of :data:`PRECISIONS`.
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    :param threads: torch CPU threads (default: all available cores; capped at that).
+    :param threads: CPU threads (default: all available cores; capped at that).
+    :param backend: ``"auto"``, ``"torch"`` or ``"onnxruntime"`` (see :func:`make_evaluator`).
     :raises NetFileError: one-line reason when the file or the requested mode cannot be used.
     """
     set_threads(threads)
     if path is None:
         print("info string no net file given: using a random untrained net", file=sys.stderr)
         return make_evaluator(random_net(DEFAULT_RANDOM_CONFIG), DEFAULT_RANDOM_CONFIG, "fp32", precision,
-                              device, source="random")
+                              device, source="random", backend=backend)
     net_file: NetFile = read_net_file(path)
     return make_evaluator(instantiate(net_file), net_file.config, net_file.precision, precision, device,
-                          source=str(path))
+                          source=str(path), backend=backend, onnx_model=net_file.onnx_model)
 

@@ -9,14 +9,17 @@ A net file is ``torch.save`` of a plain dict, read back with ``torch.load(weight
                   "quantization": None | {"backend", "scheme", "reduce_range", "float_layers",
                                           "calibration": {...}},
                   "provenance": {"data", "steps", "command", ...}},
-     "state_dict": {name: tensor}, "module_versions": {module prefix: version}}
+     "state_dict": {name: tensor}, "module_versions": {module prefix: version},
+     "onnx_model": uint8 tensor (int8-static files only, optional)}
 
 ``module_versions`` keeps the per-module serialisation versions that torch's ``state_dict`` carries
 on the side (quantized layers read old and new layouts differently).
 
 int8 state dicts hold torch's quantized tensors (weights and scales, never packed kernels), so
 a file is portable between x86 machines; loading rebuilds the int8 module skeleton from the
-metadata and fills it. ``amp`` is a run-time mode of an fp32 file, not a stored precision.
+metadata and fills it. ``onnx_model`` is the ONNX Runtime int8 graph of the same fp32 net,
+calibrated on the same positions (:mod:`engine.nn.ort`; its recipe in
+``metadata["quantization"]["onnxruntime"]``): serialized protobuf bytes, checked before use. ``amp`` is a run-time mode of an fp32 file, not a stored precision.
 Every failure to read a file raises :class:`NetFileError` with a one-line message.
 
 This module is the format and knows no other; :mod:`engine.nn.lc0` reads lc0 weights files into
@@ -61,6 +64,7 @@ class NetFile:
     state_dict: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    onnx_model: bytes | None = None
 
     @property
     def quantization(self) -> dict[str, Any]:
@@ -77,13 +81,16 @@ def build_metadata(config: NetConfig, precision: str, quantization_info: dict[st
             "quantization": quantization_info, "provenance": provenance or {}}
 
 
-def save_net(path: str | pathlib.Path, net: nn.Module, metadata: dict[str, Any]) -> int:
-    """Write ``net``'s weights and ``metadata`` atomically; returns the file size in bytes."""
+def save_net(path: str | pathlib.Path, net: nn.Module, metadata: dict[str, Any],
+             onnx_model: bytes | None = None) -> int:
+    """Write ``net``'s weights and ``metadata`` (and an int8 ONNX graph) atomically; returns the size in bytes."""
     state_dict = net.state_dict()
     versions = {prefix: int(entry["version"]) for prefix, entry in getattr(state_dict, "_metadata", {}).items()
                 if isinstance(entry, dict) and "version" in entry}
-    payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metadata": metadata,
-               "state_dict": dict(state_dict), "module_versions": versions}
+    payload: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "metadata": metadata,
+                               "state_dict": dict(state_dict), "module_versions": versions}
+    if onnx_model is not None:
+        payload["onnx_model"] = torch.frombuffer(bytearray(onnx_model), dtype=torch.uint8)
     target = pathlib.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
@@ -133,11 +140,16 @@ def read_azchess_file(path: str | pathlib.Path) -> NetFile:
     precision = metadata.get("precision")
     if precision not in STORED_PRECISIONS:
         raise NetFileError(f"{name}: unknown precision {precision!r}")
+    onnx_model = payload.get("onnx_model")
+    if onnx_model is not None and not (isinstance(onnx_model, torch.Tensor) and onnx_model.dtype == torch.uint8
+                                       and onnx_model.dim() == 1):
+        raise NetFileError(f"{name}: onnx_model entry is not a byte tensor")
     try:
         config = NetConfig.from_dict(metadata.get("architecture") or {})
     except (TypeError, ValueError) as error:
         raise NetFileError(f"{name}: bad architecture metadata ({error})") from None
-    return NetFile(config=config, precision=precision, state_dict=state_dict, metadata=metadata, path=name)
+    return NetFile(config=config, precision=precision, state_dict=state_dict, metadata=metadata, path=name,
+                   onnx_model=None if onnx_model is None else onnx_model.numpy().tobytes())
 
 
 def instantiate(net_file: NetFile) -> nn.Module:

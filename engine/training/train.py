@@ -5,7 +5,8 @@ against the blended value target (see :mod:`engine.training.dataset`). AdamW wit
 cosine decay, validation on whole held-out games, a CSV row per logging interval, PNG curves,
 a resumable checkpoint, and a net file at the end (FP32; derive INT8 with ``engine quantize``).
 
-Reproducible: the data order and the initial weights come from ``--seed``; on CPU the same command
+Reproducible: the data order and the initial weights come from ``--seed`` (the validation split
+too, unless ``--split-seed`` is given); on CPU the same command
 gives the same net (GPU kernels may differ in the last bits).
 
 Example::
@@ -202,7 +203,8 @@ def train(args: argparse.Namespace, data: TrainingSet | None = None) -> dict[str
                                  max_shards=args.max_shards, workers=args.loader_workers,
                                  progress=not args.no_progress,
                                  keep_duplicates=args.keep_duplicates)
-    train_set, validation_set = data.split(args.validation_fraction, seed=args.seed)
+    train_set, validation_set = data.split(args.validation_fraction,
+                                               seed=args.seed if args.split_seed is None else args.split_seed)
     use_bf16 = native_bf16(device) and not args.no_amp
     print(f"{len(data)} positions: {len(train_set)} train, {len(validation_set)} validation "
           f"({len(np.unique(validation_set.game))} held-out games); net {config.name}, device {device}"
@@ -363,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-limit", type=float,
                         help="seconds; stop then (the LR schedule follows steps or time, whichever ends first)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split-seed", type=int,
+                        help="seed of the train/validation split (default: --seed); a continued run keeps its "
+                             "predecessor's split and draws a new data order with a new --seed")
     parser.add_argument("--no-progress", action="store_true")
     return parser
 

@@ -114,12 +114,13 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterato
     if args.net:
         net_file = read_net_file(args.net)
         net, config, stored = instantiate(net_file), net_file.config, net_file.precision
-        source = args.net
+        source, stored_graph = args.net, net_file.onnx_model
     else:
         config = NetConfig.from_arch(args.arch)
         net, stored, source = random_net(config, seed=args.seed), "fp32", f"random {config.name}"
+        stored_graph = None
     for precision in precisions:
-        module, module_precision, info = net, stored, None
+        module, module_precision, info, graph = net, stored, None, stored_graph
         if stored == "fp32" and isinstance(net, ChessNet) and precision in ("int8-static", "int8-dynamic"):
             print(f"netbench: quantizing {config.name} to {precision}"
                   + (f" (calibrating on {args.calib_positions} generated positions)"
@@ -127,8 +128,10 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterato
             boards = generate_positions(args.calib_positions, seed=args.seed) if precision == "int8-static" else []
             quantized = quantize_net(net, precision, boards, "generated", progress=not args.json)
             module, module_precision, info = quantized.module, quantized.precision, quantized.info
+            graph = quantized.onnx_model
         try:
-            evaluator = make_evaluator(module, config, module_precision, precision, args.device, source=source)
+            evaluator = make_evaluator(module, config, module_precision, precision, args.device, source=source,
+                                       backend=args.backend, onnx_model=graph)
         except NetFileError as error:
             print(f"netbench: skipping {precision}: {error}", file=sys.stderr)
             continue
@@ -201,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batches", default=DEFAULT_BATCHES, help="comma-separated (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default %(default)s)")
+    parser.add_argument("--backend", default="torch",
+                        help="torch, onnxruntime or auto (as the engine's Backend option; default %(default)s)")
     parser.add_argument("--seconds", type=float, default=DEFAULT_MIN_SECONDS, help="minimum time per row")
     parser.add_argument("--calib-positions", type=int, default=BENCH_CALIBRATION_POSITIONS,
                         help="generated positions to calibrate int8-static on")

@@ -91,11 +91,11 @@ def test_auto_falls_back_and_a_named_backend_refuses(nets: dict[str, pathlib.Pat
 
 
 def _save_with_graph(path: pathlib.Path, source: pathlib.Path, graph: bytes) -> None:
-    net_file = read_azchess_file(source)
-    module = torch.load(source, weights_only=True)  # the same plain dict, re-saved with another graph
-    module["onnx_model"] = torch.frombuffer(bytearray(graph), dtype=torch.uint8)
-    torch.save(module, path)
-    assert read_azchess_file(path).config == net_file.config
+    """``source``'s file dict re-saved with ``graph`` as its ONNX Runtime graph."""
+    payload = torch.load(source, weights_only=True)
+    payload["onnx_model"] = torch.frombuffer(bytearray(graph), dtype=torch.uint8)
+    torch.save(payload, path)
+    assert read_azchess_file(path).config == read_azchess_file(source).config
 
 
 def test_bad_stored_graphs_are_refused(nets: dict[str, pathlib.Path], tmp_path: pathlib.Path) -> None:

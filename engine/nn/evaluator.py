@@ -83,7 +83,8 @@ class Evaluator:
     def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` (float32) of ``planes`` ``[N,112,8,8]``.
 
-        Runs torch ops, which release the GIL, so search threads keep running meanwhile.
+        Runs torch ops or an ONNX Runtime session, both of which release the GIL, so search threads
+        keep running meanwhile.
         """
         if self.session is not None:
             return self.session.run(planes)

@@ -13,6 +13,7 @@ import pytest
 
 from engine.nn.model import NetConfig, random_net
 from engine.nn.netfile import build_metadata, save_net
+from uci.timeman import MAX_SHARE_OF_CLOCK, budget
 
 ENGINE = [sys.executable, "-m", "engine.cli"]
 
@@ -36,7 +37,7 @@ def test_handshake_and_options(uci):
     assert uci.id["name"].startswith("AZChess")
     for name in ("WeightsFile", "Precision", "Device", "Threads", "MinibatchSize", "NNCacheSize", "CPuct",
                  "CPuctBase", "CPuctFactor", "FpuValue", "PolicyTemperature", "MultiPV", "Ponder",
-                 "UCI_ShowWDL", "UCI_Chess960", "Move Overhead", "RamLimitMb"):
+                 "UCI_ShowWDL", "UCI_Chess960", "Move Overhead", "Slow Mover", "RamLimitMb"):
         assert name in uci.options, name
 
 
@@ -108,6 +109,33 @@ def test_fast_games_never_lose_on_time(tiny_net):
     finally:
         for engine in players:
             engine.quit()
+
+
+@pytest.mark.parametrize("slow_mover", [10, 100, 250, 1000])
+@pytest.mark.parametrize("clock_ms", [50, 300, 1_000, 10_000, 600_000])
+def test_slow_mover_scales_the_target_never_the_hard_cap(slow_mover, clock_ms):
+    plain = budget(time_ms=clock_ms, increment_ms=100, overhead_ms=100)
+    scaled = budget(time_ms=clock_ms, increment_ms=100, overhead_ms=100, slow_mover_percent=slow_mover)
+    available = max(clock_ms - 100, 0)
+    assert scaled.hard_ms <= MAX_SHARE_OF_CLOCK * available
+    assert scaled.soft_ms <= scaled.hard_ms
+    if plain.soft_ms < plain.hard_ms and slow_mover <= 100:
+        assert scaled.soft_ms == pytest.approx(plain.soft_ms * slow_mover / 100)
+
+
+def test_slow_mover_keeps_fast_games_on_the_clock(tiny_net):
+    with chess.engine.SimpleEngine.popen_uci(ENGINE + ["--net", tiny_net, "--threads", "1",
+                                                       "--slow-mover", "1000"]) as engine:
+        engine.ping()
+        board, clock = chess.Board(), 1.0
+        while board.ply() < 40 and not board.is_game_over():
+            start = time.monotonic()
+            result = engine.play(board, chess.engine.Limit(white_clock=clock, black_clock=clock))
+            clock -= time.monotonic() - start
+            assert clock > 0 and result.move in board.legal_moves
+            board.push(result.move)
+            if not board.is_game_over():
+                board.push(next(iter(board.legal_moves)))
 
 
 def run_raw(lines: list[str], tiny_net: str, delay: float = 0.0, timeout: float = 60) -> list[str]:

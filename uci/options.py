@@ -102,6 +102,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("UCI_ShowWDL", "check", False, "report win/draw/loss per mille"),
     Option("UCI_Chess960", "check", False, "Chess960 castling notation (king takes rook)"),
     Option("Move Overhead", "spin", 100, "milliseconds kept back per move for GUI/network lag", 0, 10_000),
+    Option("Slow Mover", "spin", 200, "percent of the per-move time target to aim for (higher thinks longer)",
+           10, 1000),
     Option("RamLimitMb", "spin", 1024, "search tree memory limit in MiB (0 = none)", 0, 1_000_000),
 )
 

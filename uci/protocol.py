@@ -244,7 +244,8 @@ class UciEngine:
         limits.budget = budget(time_ms=values.get("wtime" if white else "btime"),
                                increment_ms=values.get("winc" if white else "binc", 0),
                                moves_to_go=values.get("movestogo"), move_time_ms=values.get("movetime"),
-                               overhead_ms=int(self.options["Move Overhead"]))
+                               overhead_ms=int(self.options["Move Overhead"]),
+                               slow_mover_percent=int(self.options["Slow Mover"]))
         self.ensure_network()
         self._apply_search_options()
         self.searcher.start(self.board, limits)

@@ -4,8 +4,10 @@
 change). ``hard`` is never exceeded: it leaves ``Move Overhead`` on the clock
 and never spends more than a fifth of the remaining time on one move.
 
-``Slow Mover`` (percent, as in Stockfish) scales the target. Smart pruning ends
-most searches well before the target: at 10+0.1 and 100% the engine ended its
+``Slow Mover`` (percent, as in Stockfish) scales the target, and with it the
+hard limit of three targets, which still never passes a fifth of the clock.
+Smart pruning ends most searches well before the target: at 10+0.1 and 100%
+the engine ended its
 games (36 moves on average from the UHO book) with 44% of its clock unspent,
 and 200% scored +52 Elo against 100% in 40 games (``nets/README.md``).
 """

@@ -16,6 +16,8 @@ from cython_ext.encoding import encode, legal_policy
 from cython_ext.position import Board
 from engine.training import datagen, dataset, train
 from engine.training import heldout
+from engine.training import labeler as labeler_module
+from engine.training.labeler import StockfishLabeler
 from engine.nn.model import ChessNet, NetConfig
 from engine.nn.loader import load_net
 from engine.nn.positions import generate_positions
@@ -70,6 +72,52 @@ def test_datagen_writes_consistent_replayable_shards(datagen_folder: pathlib.Pat
                 outcome = board.outcome(claim_draw=True)
                 if outcome is not None:  # otherwise adjudicated
                     assert result == (0 if outcome.winner is None else (1 if outcome.winner else -1))
+
+
+@needs_stockfish
+def test_labeler_matches_python_chess_analyse() -> None:
+    """The lean client's labels equal python-chess's ``analyse`` (same commands, same searches)."""
+    import chess.engine
+
+    start = "r1bqkbnr/pppp1ppp/2n5/4p3/4P3/5N2/PPPP1PPP/RNBQKB1R w KQkq - 2 3"
+    moves = ["f1b5", "a7a6", "b5a4", "g8f6", "e1g1", "f6e4", "d2d4", "b7b5", "a4b3", "d7d5"]
+    labeler = StockfishLabeler(STOCKFISH, multipv=4, nodes=2000)
+    reference = chess.engine.SimpleEngine.popen_uci(STOCKFISH)
+    try:
+        reference.configure({"Threads": 1, "Hash": 16, "UCI_ShowWDL": True})
+        for game in range(2):  # the second game checks that ucinewgame resets the same way
+            labeler.new_game()
+            board, game_id = chess.Board(start), object()
+            for ply in range(len(moves) + 1):
+                ours = labeler.search(start, moves[:ply])
+                infos = reference.analyse(board, chess.engine.Limit(nodes=2000), multipv=4, game=game_id)
+                expected = [(info["pv"][0].uci(), info["score"].relative, tuple(info["wdl"].relative))
+                            for info in infos]
+                assert [(line.move, line.wdl) for line in ours] == [(m, w) for m, _, w in expected]
+                for line, (_, score, _) in zip(ours, expected):
+                    assert line.cp == (score.score() if not score.is_mate()
+                                       else labeler_module.MATE_CP - score.mate() if score.mate() > 0
+                                       else -labeler_module.MATE_CP - score.mate())
+                if ply < len(moves):
+                    board.push_uci(moves[ply])
+    finally:
+        labeler.close()
+        reference.quit()
+
+
+def test_labeler_reports_a_dead_engine(tmp_path: pathlib.Path) -> None:
+    crashing = tmp_path / "crashing-engine"
+    crashing.write_text("#!/bin/sh\nread line\necho 'id name crash'\nexit 3\n")
+    crashing.chmod(0o755)
+    with pytest.raises(RuntimeError, match="Stockfish exited"):
+        StockfishLabeler(str(crashing), multipv=2, nodes=100)
+
+
+def test_labeler_parses_scores_and_mates() -> None:
+    parse = labeler_module.parse_info
+    assert parse("info depth 3 multipv 2 score cp 25000 wdl 1000 0 0 pv e2e4 e7e5".split()).cp == labeler_module.MAX_CP
+    assert parse("info depth 3 score mate 2 pv d1h5".split()).cp == labeler_module.MATE_CP - 2
+    assert parse("info depth 3 score mate -1 upperbound pv g1h1".split()).cp == -(labeler_module.MATE_CP - 1)
 
 
 def test_datagen_reports_missing_stockfish(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,7 +23,7 @@ array              shape, dtype    content
                                    promotion 0 none, 1 knight .. 4 queen)
 ``policy_index``   (N, K) uint16   policy index of MultiPV move k, :data:`NO_MOVE` if absent
 ``policy_cp``      (N, K) int16    its score for the side to move (centipawns; mates
-                                   mapped to +-(:data:`MATE_CP` - plies to mate))
+                                   mapped to +-(``labeler.MATE_CP`` - moves to mate))
 ``wdl``            (N, 3) uint16   Stockfish's win/draw/loss permille for the side to move
 ``key``            (N,) uint64     Zobrist key of the position
 ``keep``           (N,) bool       False for positions already seen in earlier games
@@ -59,6 +59,7 @@ import numpy as np
 from cython_ext.encoding import legal_policy
 from cython_ext.position import Board
 from engine.nn.positions import OPENINGS_PATH, opening_fens
+from engine.training.labeler import LabelLine, StockfishLabeler
 
 SHARD_FORMAT_VERSION = 1
 SELFPLAY_FORMAT_VERSION = 2
@@ -66,7 +67,6 @@ SHARD_FORMAT_VERSIONS = (SHARD_FORMAT_VERSION, SELFPLAY_FORMAT_VERSION)
 MANIFEST_NAME = "manifest.json"
 DEFAULT_STOCKFISH = "/usr/games/stockfish"
 NO_MOVE = 0xFFFF
-MATE_CP = 20000
 PROMOTION_CODES = {"": 0, "n": 1, "b": 2, "r": 3, "q": 4}
 PROMOTION_LETTERS = {code: letter for letter, code in PROMOTION_CODES.items()}
 DEFAULT_NODES = 5000
@@ -146,73 +146,59 @@ def find_stockfish(path: str | None) -> str:
 # Worker side: one Stockfish per process
 # ---------------------------------------------------------------------------
 
-_worker_engine: Any = None
+_worker_labeler: StockfishLabeler | None = None
 _worker_settings: GenerationSettings | None = None
 _worker_book: list[str] = []
 
 
 def _start_worker(stockfish: str, settings: GenerationSettings, book: list[str]) -> None:
-    import chess.engine
-
-    global _worker_engine, _worker_settings, _worker_book
-    _worker_engine = chess.engine.SimpleEngine.popen_uci(stockfish)
-    _worker_engine.configure({"Threads": 1, "Hash": 16, "UCI_ShowWDL": True})
-    # The engine's event-loop thread would keep the worker alive at pool shutdown: quit first.
-    multiprocessing.util.Finalize(_worker_engine, _worker_engine.quit, exitpriority=10)
+    global _worker_labeler, _worker_settings, _worker_book
+    _worker_labeler = StockfishLabeler(stockfish, multipv=settings.multipv, nodes=settings.nodes)
+    # Stockfish would outlive a worker that the pool shuts down: quit it first.
+    multiprocessing.util.Finalize(_worker_labeler, _worker_labeler.close, exitpriority=10)
     _worker_settings = settings
     _worker_book = book
-
-
-def _score_cp(score: Any) -> int:
-    """Centipawns for the side to move, mates mapped near +-MATE_CP."""
-    if score.is_mate():
-        mate = score.mate()
-        return MATE_CP - abs(mate) if mate > 0 else -(MATE_CP - abs(mate))
-    return max(-MATE_CP + 1000, min(MATE_CP - 1000, score.score()))
 
 
 def play_game(game_number: int) -> GameRecord:
     """Play and label game ``game_number`` with this worker's Stockfish (deterministic)."""
     import chess
-    import chess.engine
 
-    settings, engine = _worker_settings, _worker_engine
-    assert settings is not None and engine is not None
+    settings, labeler = _worker_settings, _worker_labeler
+    assert settings is not None and labeler is not None
     rng = random.Random(settings.seed * 1_000_003 + game_number)
     start_fen = rng.choice(_worker_book)
-    board = chess.Board(start_fen)
+    board = chess.Board(start_fen)  # the game's end by rule (claimable draws included)
     ours = Board(start_fen)
     record = GameRecord(start_fen=start_fen)
-    limit = chess.engine.Limit(nodes=settings.nodes)
-    new_game = object()  # one id per game: python-chess sends ucinewgame, Stockfish clears its hash
+    played: list[str] = []
+    labeler.new_game()
     resign_streak = draw_streak = 0
     while True:
         outcome = board.outcome(claim_draw=True)
         if outcome is not None:
             record.result = 0 if outcome.winner is None else (1 if outcome.winner else -1)
             break
-        infos = engine.analyse(board, limit, multipv=settings.multipv, game=new_game)
-        lines = [(info["pv"][0].uci(), _score_cp(info["score"].relative), info.get("wdl"))
-                 for info in infos if info.get("pv")]
+        lines = labeler.search(start_fen, played)
         if not lines:
             raise RuntimeError(f"Stockfish returned no move in {board.fen()}")
         legal_moves, legal_indices = legal_policy(ours)
         index_of = dict(zip(legal_moves, legal_indices.tolist()))
-        best_cp = lines[0][1]
-        best_wdl = lines[0][2]
-        wdl = tuple(best_wdl.relative) if best_wdl is not None else _wdl_from_cp(best_cp)
-        indices = [index_of[uci] for uci, _, _ in lines]  # both write castling as e1g1
-        scores = [cp for _, cp, _ in lines]
+        best_cp = lines[0].cp
+        wdl = lines[0].wdl if lines[0].wdl is not None else _wdl_from_cp(best_cp)
+        indices = [index_of[line.move] for line in lines]  # both write castling as e1g1
+        scores = [line.cp for line in lines]
         pad = settings.multipv - len(lines)
         record.policy_index.append(indices + [NO_MOVE] * pad)
         record.policy_cp.append(scores + [0] * pad)
         record.wdl.append(wdl)
         record.keys.append(ours.zobrist)
 
-        chosen = lines[0][0]
+        chosen = lines[0].move
         if len(record.moves) < settings.random_plies:
             chosen = _sample_move(lines, settings, rng)
         record.moves.append(encode_move(chosen))
+        played.append(chosen)
         board.push_uci(chosen)
         ours.push_uci(chosen)
 
@@ -235,11 +221,10 @@ def _wdl_from_cp(cp: int) -> tuple[int, int, int]:
     return (round(1000 * win), 0, 1000 - round(1000 * win))
 
 
-def _sample_move(lines: list[tuple[str, int, Any]], settings: GenerationSettings,
-                 rng: random.Random) -> str:
+def _sample_move(lines: list[LabelLine], settings: GenerationSettings, rng: random.Random) -> str:
     """A MultiPV move near the best, drawn with softmax weights over the score deficit."""
-    best = lines[0][1]
-    candidates = [(uci, cp) for uci, cp, _ in lines if cp >= best - settings.random_margin_cp]
+    best = lines[0].cp
+    candidates = [(line.move, line.cp) for line in lines if line.cp >= best - settings.random_margin_cp]
     weights = [math.exp((cp - best) / settings.sampling_temperature_cp) for _, cp in candidates]
     return rng.choices([uci for uci, _ in candidates], weights=weights)[0]
 

@@ -86,10 +86,10 @@ def test_labeler_matches_python_chess_analyse() -> None:
     try:
         reference.configure({"Threads": 1, "Hash": 16, "UCI_ShowWDL": True})
         for game in range(2):  # the second game checks that ucinewgame resets the same way
-            labeler.new_game()
+            labeler.new_game(start)
             board, game_id = chess.Board(start), object()
             for ply in range(len(moves) + 1):
-                ours = labeler.search(start, moves[:ply])
+                ours = labeler.search(moves[:ply])
                 infos = reference.analyse(board, chess.engine.Limit(nodes=2000), multipv=4, game=game_id)
                 expected = [(info["pv"][0].uci(), info["score"].relative, tuple(info["wdl"].relative))
                             for info in infos]

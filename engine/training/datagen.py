@@ -172,14 +172,14 @@ def play_game(game_number: int) -> GameRecord:
     ours = Board(start_fen)
     record = GameRecord(start_fen=start_fen)
     played: list[str] = []
-    labeler.new_game()
+    labeler.new_game(start_fen)
     resign_streak = draw_streak = 0
     while True:
         outcome = board.outcome(claim_draw=True)
         if outcome is not None:
             record.result = 0 if outcome.winner is None else (1 if outcome.winner else -1)
             break
-        lines = labeler.search(start_fen, played)
+        lines = labeler.search(played)
         if not lines:
             raise RuntimeError(f"Stockfish returned no move in {board.fen()}")
         legal_moves, legal_indices = legal_policy(ours)

@@ -10,8 +10,8 @@ It sends what python-chess's ``analyse`` sends (``ucinewgame`` before each game,
 labels are the same (``tests/test_training.py`` compares the two):
 
 >>> labeler = StockfishLabeler(find_stockfish(None), multipv=2, nodes=500)  # doctest: +SKIP
->>> labeler.new_game()  # doctest: +SKIP
->>> [line.move for line in labeler.search(chess.STARTING_FEN, [])]  # doctest: +SKIP
+>>> labeler.new_game(chess.STARTING_FEN)  # doctest: +SKIP
+>>> [line.move for line in labeler.search([])]  # doctest: +SKIP
 ['e2e4', 'd2d4']
 """
 
@@ -45,6 +45,7 @@ class StockfishLabeler:
 
     def __init__(self, path: str, multipv: int, nodes: int) -> None:
         self.nodes = nodes
+        self._position = "position startpos"
         self._process = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, text=True, bufsize=1)
         self._send("uci")
@@ -52,17 +53,17 @@ class StockfishLabeler:
         for name, value in (*OPTIONS, ("MultiPV", str(multipv))):
             self._send(f"setoption name {name} value {value}")
 
-    def new_game(self) -> None:
-        """Clear Stockfish's hash and history before a new game."""
+    def new_game(self, start_fen: str) -> None:
+        """Start a game from ``start_fen``: Stockfish clears its hash and history."""
+        root = chess.Board(start_fen).fen(en_passant="fen")  # python-chess's spelling of the root
+        self._position = "position startpos" if root == chess.STARTING_FEN else f"position fen {root}"
         self._send("ucinewgame")
         self._send("isready")
         self._wait_for("readyok")
 
-    def search(self, start_fen: str, moves: list[str]) -> list[LabelLine]:
-        """The MultiPV lines of the position after ``moves`` from ``start_fen``, best first."""
-        root = chess.Board(start_fen).fen(en_passant="fen")  # python-chess's spelling of the root
-        position = "position startpos" if root == chess.STARTING_FEN else f"position fen {root}"
-        self._send(f"{position} moves {' '.join(moves)}" if moves else position)
+    def search(self, moves: list[str]) -> list[LabelLine]:
+        """The MultiPV lines of the position after ``moves`` from the game's start, best first."""
+        self._send(f"{self._position} moves {' '.join(moves)}" if moves else self._position)
         self._send(f"go nodes {self.nodes}")
         latest: dict[int, list[str]] = {}
         while True:

@@ -120,6 +120,37 @@ def test_labeler_parses_scores_and_mates() -> None:
     assert parse("info depth 3 score mate -1 upperbound pv g1h1".split()).cp == -(labeler_module.MATE_CP - 1)
 
 
+@needs_stockfish
+def test_datagen_mistakes_are_random_legal_moves_labelled_by_stockfish(tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "mistakes"
+    args = ["--out", str(folder), "--games", "1", "--random-plies", "0", "--mistake-rate", "1", *SMALL_RUN]
+    assert datagen.main(args) == 0
+    with np.load(folder / "shard-00000.npz") as data:
+        ours = Board(str(data["start_fen"][0]))
+        played_stockfish_move = []
+        for row, code in enumerate(data["move"]):
+            moves, indices = legal_policy(ours)
+            uci = datagen.decode_move(int(code))
+            assert uci in moves
+            played_stockfish_move.append(dict(zip(moves, indices.tolist()))[uci] == data["policy_index"][row][0])
+            ours.push_uci(uci)
+    # Every move was drawn uniformly from ~30 legal ones: Stockfish's is rarely among them.
+    assert len(played_stockfish_move) >= 4 and sum(played_stockfish_move) < len(played_stockfish_move) / 2
+
+
+@needs_stockfish
+def test_datagen_resumes_a_folder_made_before_a_setting_existed(datagen_folder: pathlib.Path,
+                                                                tmp_path: pathlib.Path) -> None:
+    folder = tmp_path / "old"
+    shutil.copytree(datagen_folder, folder)
+    manifest = json.loads((folder / datagen.MANIFEST_NAME).read_text())
+    del manifest["settings"]["mistake_rate"]
+    (folder / datagen.MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert datagen.main(["--out", str(folder), "--games", "4", *SMALL_RUN]) == 0
+    assert sum(s["games"] for s in json.loads((folder / datagen.MANIFEST_NAME).read_text())["shards"]) == 4
+    assert datagen.main(["--out", str(folder), "--games", "5", "--mistake-rate", "0.1", *SMALL_RUN]) == 2
+
+
 def test_datagen_reports_missing_stockfish(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = datagen.main(["--out", str(tmp_path / "d"), "--games", "1", "--stockfish", str(tmp_path / "nope")])
     assert code == 2

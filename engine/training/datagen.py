@@ -2,7 +2,9 @@
 
 Every game starts from a random line of an opening book, then Stockfish plays both sides with a
 MultiPV search per move; early moves are sampled among the near-best MultiPV moves so that games
-diverge. The same search that chooses a move labels the position: the MultiPV moves with their
+diverge. With a mistake rate, later moves are now and then a random legal move instead, so that
+the data also holds the lopsided positions a search visits after bad moves (the position is still
+labelled with Stockfish's moves). The same search that chooses a move labels the position: the MultiPV moves with their
 scores (the policy target is derived from them at training time, see :mod:`engine.training.dataset`) and
 Stockfish's WDL estimate (the value target, blended with the game result at training time).
 
@@ -74,6 +76,7 @@ DEFAULT_MULTIPV = 4
 DEFAULT_RANDOM_PLIES = 16
 DEFAULT_RANDOM_MARGIN_CP = 60
 DEFAULT_SAMPLING_TEMPERATURE_CP = 30.0
+DEFAULT_MISTAKE_RATE = 0.0
 DEFAULT_SHARD_GAMES = 100
 RESIGN_CP = 1000
 RESIGN_PLIES = 4
@@ -92,6 +95,7 @@ class GenerationSettings:
     random_plies: int = DEFAULT_RANDOM_PLIES
     random_margin_cp: int = DEFAULT_RANDOM_MARGIN_CP
     sampling_temperature_cp: float = DEFAULT_SAMPLING_TEMPERATURE_CP
+    mistake_rate: float = DEFAULT_MISTAKE_RATE
     shard_games: int = DEFAULT_SHARD_GAMES
     seed: int = 0
     book: str = str(OPENINGS_PATH)
@@ -197,6 +201,9 @@ def play_game(game_number: int) -> GameRecord:
         chosen = lines[0].move
         if len(record.moves) < settings.random_plies:
             chosen = _sample_move(lines, settings, rng)
+        # No draw at a zero rate: folders made before the setting existed resume with the same games.
+        elif settings.mistake_rate > 0 and rng.random() < settings.mistake_rate:
+            chosen = rng.choice(legal_moves)
         record.moves.append(encode_move(chosen))
         played.append(chosen)
         board.push_uci(chosen)
@@ -281,7 +288,8 @@ def generate(out: pathlib.Path, settings: GenerationSettings, games: int, worker
     if manifest is None:
         manifest = {"format_version": SHARD_FORMAT_VERSION, "settings": asdict(settings),
                     "stockfish": stockfish, "shards": []}
-    elif manifest["settings"] != asdict(settings):
+    # A setting added later is absent from older manifests: they were made with its default.
+    elif {**asdict(GenerationSettings()), **manifest["settings"]} != asdict(settings):
         raise ValueError(f"{out} holds data generated with other settings "
                          f"({manifest['settings']}); use another folder")
     seen: set[int] = set()
@@ -347,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only moves within this many centipawns of the best are sampled")
     parser.add_argument("--sampling-temperature", type=float, default=DEFAULT_SAMPLING_TEMPERATURE_CP,
                         help="softmax temperature (centipawns) of that sampling")
+    parser.add_argument("--mistake-rate", type=float, default=DEFAULT_MISTAKE_RATE,
+                        help="after the sampled plies, chance that a move is a random legal one instead of "
+                             "Stockfish's (the position keeps Stockfish's labels)")
     parser.add_argument("--shard-games", type=int, default=DEFAULT_SHARD_GAMES, help="games per shard file")
     parser.add_argument("--book", default=str(OPENINGS_PATH), help="EPD/FEN opening book")
     parser.add_argument("--time-limit", type=float, help="seconds; start no new shard after this")
@@ -365,12 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.sampling_temperature <= 0:
         print("error: --sampling-temperature must be positive", file=sys.stderr)
         return 2
+    if not 0 <= args.mistake_rate <= 1:
+        print("error: --mistake-rate must be between 0 and 1", file=sys.stderr)
+        return 2
     try:
         stockfish = find_stockfish(args.stockfish)
         settings = GenerationSettings(
             nodes=args.nodes, multipv=args.multipv, random_plies=args.random_plies,
             random_margin_cp=args.random_margin, sampling_temperature_cp=args.sampling_temperature,
-            shard_games=args.shard_games, seed=args.seed, book=args.book)
+            mistake_rate=args.mistake_rate, shard_games=args.shard_games, seed=args.seed, book=args.book)
         manifest = generate(args.out, settings, args.games, args.workers, stockfish,
                             progress=not args.no_progress, time_limit_s=args.time_limit)
     except (FileNotFoundError, ValueError, OSError) as error:

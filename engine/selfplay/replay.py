@@ -72,9 +72,12 @@ class ShardWriter:
 
     def write(self, games: Sequence[FinishedGame]) -> pathlib.Path:
         path = self.folder / shard_name(self.actor, self.sequence)
-        temporary = path.with_name(path.name + ".tmp.npz")
-        np.savez(temporary, **shard_arrays(games, self.policy_moves))
-        with open(temporary, "rb") as handle:
+        # Written through a handle so numpy appends no ".npz": a shard cut off by a kill keeps
+        # the ".tmp" name, which neither SHARD_PATTERN nor a "games-*.npz" glob takes as finished.
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **shard_arrays(games, self.policy_moves))
+            handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(path)
         self.sequence += 1

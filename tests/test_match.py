@@ -15,7 +15,7 @@ import chess
 import chess.pgn
 import pytest
 
-from engine import DATA_DIR
+from engine import DATA_DIR, game_outcome
 from engine.arena import book, gate, match, records, specs, stats
 from engine.arena.adjudication import Adjudication, Adjudicator
 from engine.arena.config import MatchConfig
@@ -282,3 +282,21 @@ def test_option_keys_and_the_lc0_shorthand() -> None:
     assert gate.opponent_tokens("lc0 net=a.pb.gz") == ["lc0", "net=a.pb.gz"]
     assert gate.opponent_tokens("stockfish") == ["stockfish"]
     assert gate.opponent_tokens("/opt/my engine --x") == ["cmd=/opt/my engine --x"]
+
+
+def test_games_end_on_a_threefold_that_happened_not_on_one_that_could() -> None:
+    # python-chess's claim_draw also ends the game when the side to move could repeat a position
+    # a third time; GUIs (and our runner) wait until it is on the board.
+    board = chess.Board()
+    for move in ("g1f3", "g8f6", "f3g1", "f6g8", "g1f3", "g8f6", "f3g1"):
+        board.push_uci(move)
+    assert board.outcome(claim_draw=True) is not None and game_outcome(board) is None
+    board.push_uci("f6g8")
+    assert game_outcome(board).termination == chess.Termination.THREEFOLD_REPETITION
+    fifty = chess.Board("8/8/4k3/8/8/4K3/4R3/8 w - - 99 80")
+    assert game_outcome(fifty) is None
+    fifty.push_uci("e2d2")
+    assert game_outcome(fifty).termination == chess.Termination.FIFTY_MOVES
+    mate = chess.Board("k7/8/1K6/8/8/8/8/7R w - - 99 80")
+    mate.push_uci("h1h8")
+    assert game_outcome(mate).winner == chess.WHITE

@@ -15,6 +15,7 @@ import chess
 import chess.engine
 import chess.pgn
 
+from engine import game_outcome
 from engine.arena.adjudication import Adjudicator, score_cp
 from engine.arena.book import Opening, load_openings
 from engine.arena.config import MatchConfig
@@ -188,7 +189,7 @@ class BuiltinRunner:
         key = object()
         while True:
             board = state.board
-            outcome = board.outcome(claim_draw=True)
+            outcome = game_outcome(board)
             if outcome is not None:
                 if outcome.winner is None:
                     reason = OUTCOME_REASONS.get(outcome.termination, "Draw")

@@ -62,7 +62,7 @@ from pathlib import Path
 import chess
 import chess.engine
 
-from engine import DATA_DIR
+from engine import DATA_DIR, game_outcome
 from engine.arena.config import MatchConfig
 from engine.arena.match import add_common_arguments, config_from_args, run_match
 from engine.arena.process import EngineProcess
@@ -241,7 +241,7 @@ async def _referee_value(referee: EngineProcess, board: chess.Board, move: str,
     """Mover's expected score after ``move``, per the referee's search of the reply."""
     after = board.copy()
     after.push_uci(move)
-    outcome = after.outcome(claim_draw=True)
+    outcome = game_outcome(after)
     if outcome is not None:
         return 0.5 if outcome.winner is None else 1.0
     try:

@@ -60,6 +60,7 @@ import numpy as np
 
 from cython_ext.encoding import legal_policy
 from cython_ext.position import Board
+from engine import game_outcome
 from engine.nn.positions import OPENINGS_PATH, opening_fens
 from engine.training.labeler import LabelLine, StockfishLabeler
 
@@ -172,14 +173,14 @@ def play_game(game_number: int) -> GameRecord:
     assert settings is not None and labeler is not None
     rng = random.Random(settings.seed * 1_000_003 + game_number)
     start_fen = rng.choice(_worker_book)
-    board = chess.Board(start_fen)  # the game's end by rule (claimable draws included)
+    board = chess.Board(start_fen)  # the game's end by rule, as a GUI rules it
     ours = Board(start_fen)
     record = GameRecord(start_fen=start_fen)
     played: list[str] = []
     labeler.new_game(start_fen)
     resign_streak = draw_streak = 0
     while True:
-        outcome = board.outcome(claim_draw=True)
+        outcome = game_outcome(board)
         if outcome is not None:
             record.result = 0 if outcome.winner is None else (1 if outcome.winner else -1)
             break

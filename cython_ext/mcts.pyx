@@ -31,6 +31,12 @@ children get the first-play urgency
 ``-Q(parent) - FpuValue * sqrt(sum of visited priors)``, and a move proven
 to lose gets no exploration term at all (lc0 zeroes its prior).
 
+A leaf whose side to move has a move that draws at once (stalemate, insufficient material,
+50 moves, threefold repetition) and whose network value is below a draw is scored as that draw,
+and stays so: the player to move would take it. Without this, a few hundred playouts rarely
+visit the low-prior repeating reply, and the engine walks into threefold repetitions from
+winning positions (seen in 5 of 100 games against Stockfish 2000).
+
 Proven results propagate: a move into checkmate is a proven win; a node with
 a proven-winning child is a proven loss for the player who moved into it,
 and one whose children are all proven losses is a proven win. Mate distances
@@ -109,6 +115,7 @@ cdef struct Pending:
     int depth
     int num_moves
     int mate_move        # index of a move that mates at once, -1 if none
+    bint draw_available  # the side to move has a move that draws at once
     int path[MAX_DEPTH + 1]
 
 
@@ -523,22 +530,40 @@ cdef class SearchTree:
                 i += 2
         return 0
 
-    cdef int _find_mate_in_one(self, Move* moves, int num_moves) noexcept nogil:
-        """Index of a move of the walk position that checkmates, or -1.
+    cdef int _scan_moves(self, Move* moves, int num_moves, bint* draw_available) noexcept nogil:
+        """Index of a move of the walk position that checkmates, or -1; sets ``draw_available``
+        when some move ends the game in a draw at once (stalemate, insufficient material,
+        50 moves, threefold repetition).
 
         A few microseconds per expansion, against ~100 for a network call: it makes
         every mate in one exact at its first expansion, even with an untrained net.
         """
         cdef Move replies[MAX_MOVES]
-        cdef int i
-        cdef bint mate
+        cdef int i, num_replies
+        cdef bint check
+        draw_available[0] = False
         for i in range(num_moves):
             make_move(self.walk, moves[i])
-            mate = generate_legal(self.walk, replies) == 0 and in_check(self.walk)
-            unmake_move(self.walk)
-            if mate:
+            num_replies = generate_legal(self.walk, replies)
+            check = in_check(self.walk)
+            if num_replies == 0 and check:
+                unmake_move(self.walk)
                 return i
+            if num_replies == 0 or insufficient_material(self.walk) or self.walk.st.halfmove >= 100 \
+                    or self.walk.st.repetition >= 2:
+                draw_available[0] = True
+            unmake_move(self.walk)
         return -1
+
+    cdef void _back_up_leaf(self, int* path, int depth, double wl, double d, bint draw_available,
+                            bint release) noexcept nogil:
+        """Back up a new leaf's network value ``wl``/``d`` (for its side to move), scored as a
+        draw when the side to move has one at once and stands worse."""
+        if draw_available and wl < 0.0:
+            self.nodes[path[depth]].bound = BOUND_DRAW
+            self.nodes[path[depth]].bound_plies = 0
+            wl, d = 0.0, 1.0
+        self._backup(path, depth, -wl, d, release)
 
     cdef void _add_mating_child(self, int* path, int depth, int node_index, int mate_move) noexcept nogil:
         """Attach the proven-win child of a mate in one and prove its ancestors."""
@@ -581,6 +606,7 @@ cdef class SearchTree:
 
     cdef int _gather(self, int limit, int collision_budget) noexcept nogil:
         cdef int n = 0, attempts = 0, depth, node, e, num_moves, child, i, mate_move
+        cdef bint draw_available
         cdef int path[MAX_DEPTH + 1]
         cdef Move moves[MAX_MOVES]
         cdef Node* leaf
@@ -632,7 +658,8 @@ cdef class SearchTree:
                         self.terminal_hits += 1
                         self._prove(path, depth)
                         continue  # re-enter: the bound branch above backs it up
-                    mate_move = self._find_mate_in_one(moves, num_moves)
+                    mate_move = self._scan_moves(moves, num_moves, &draw_available)
+                    draw_available = draw_available and depth > 0  # the root is searched, never scored
                     self._charge(PROFILE_TREE)
                     key = _nn_key(self.walk)
                     slot = self._cache_slot(key)
@@ -643,11 +670,12 @@ cdef class SearchTree:
                             self._add_mating_child(path, depth, node, mate_move)
                             self._backup(path, depth, -1.0, 0.0, False)
                         else:
-                            self._backup(path, depth, -slot.wl, slot.d, False)
+                            self._back_up_leaf(path, depth, slot.wl, slot.d, draw_available, False)
                         break
                     p = &self.pending[n]
                     p.key = key
                     p.mate_move = mate_move
+                    p.draw_available = draw_available
                     p.depth = depth
                     p.num_moves = num_moves
                     for i in range(depth + 1):
@@ -735,7 +763,7 @@ cdef class SearchTree:
                 self._add_mating_child(p.path, p.depth, p.path[p.depth], p.mate_move)
                 self._backup(p.path, p.depth, -1.0, 0.0, True)
             else:
-                self._backup(p.path, p.depth, -wl, wdl[k, 1], True)
+                self._back_up_leaf(p.path, p.depth, wl, wdl[k, 1], p.draw_available, True)
             slot = self._cache_slot(p.key)
             if slot == NULL:
                 continue

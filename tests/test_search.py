@@ -161,3 +161,29 @@ def test_twofold_draw_is_undone_when_its_first_occurrence_leaves_the_tree() -> N
     after = {k["move"]: k for k in tree.children(["f3g1"])}
     assert after["f6g8"]["bound"] is None and after["f6g8"]["visits"] == 0
     assert {k["move"]: k for k in tree.children()}["f3g1"]["visits"] == under_ng1 - back["visits"]
+
+
+@pytest.mark.parametrize("side_to_move_wdl, drawn", [((0.1, 0.3, 0.6), True), ((0.6, 0.3, 0.1), False)])
+def test_a_leaf_whose_side_to_move_can_repeat_a_third_time_takes_the_draw_when_worse(
+        side_to_move_wdl: tuple[float, float, float], drawn: bool) -> None:
+    # After Nf3 Nf6 Ng1 Ng8 Nf3 Nf6, White's Ng1 lets Black play Ng8: the starting position a
+    # third time. A worse-standing Black takes that draw, so Ng1 is worth a draw to White at
+    # once, whether or not the search ever visits Ng8 (it has 1/22 of the policy here).
+    evaluator = FlatEvaluator()
+    wdl = np.array(side_to_move_wdl, np.float32)
+    evaluator.evaluate = lambda planes: (np.zeros((len(planes), len(POLICY_MOVES)), np.float32),
+                                         np.tile(wdl, (len(planes), 1)))
+    search = searcher(evaluator)
+    board = Board()
+    for move in ("g1f3", "g8f6", "f3g1", "f6g8", "g1f3", "g8f6"):
+        board.push_uci(move)
+    search.search(board, Limits(nodes=300))
+    children = {k["move"]: k for k in search.tree.children()}
+    back = children["f3g1"]
+    assert back["visits"] > 0
+    below = sum(k["visits"] for k in search.tree.children(["f3g1"]))
+    if drawn:
+        assert back["bound"] == "draw" and back["q"] == 0.0 and back["d"] == 1.0
+        assert below == 0  # a scored leaf, never searched below
+    else:
+        assert back["bound"] is None and below > 0

@@ -34,8 +34,8 @@ to lose gets no exploration term at all (lc0 zeroes its prior).
 A leaf whose side to move has a move that draws at once (stalemate, insufficient material,
 50 moves, threefold repetition) and whose network value is below a draw is scored as that draw,
 and stays so: the player to move would take it. Without this, a few hundred playouts rarely
-visit the low-prior repeating reply, and the engine walks into threefold repetitions from
-winning positions (seen in 5 of 100 games against Stockfish 2000).
+visit the low-prior repeating reply: 4 pawns up against Stockfish 2000, the engine gave it the
+chance to repeat a third time while reporting +4.8.
 
 Proven results propagate: a move into checkmate is a proven win; a node with
 a proven-winning child is a proven loss for the player who moved into it,

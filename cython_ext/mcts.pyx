@@ -33,9 +33,9 @@ to lose gets no exploration term at all (lc0 zeroes its prior).
 
 A leaf whose side to move has a move that draws at once (stalemate, insufficient material,
 50 moves, threefold repetition) and whose network value is below a draw is scored as that draw,
-and stays so: the player to move would take it. Without this, a few hundred playouts rarely
-visit the low-prior repeating reply: 4 pawns up against Stockfish 2000, the engine gave it the
-chance to repeat a third time while reporting +4.8.
+and stays so: the player to move would take it. As the mate scan does for mates, this makes a
+draw in one count at the first expansion, where a few hundred playouts may never visit a
+low-prior repeating reply.
 
 Proven results propagate: a move into checkmate is a proven win; a node with
 a proven-winning child is a proven loss for the player who moved into it,

@@ -540,13 +540,11 @@ cdef class SearchTree:
         """
         cdef Move replies[MAX_MOVES]
         cdef int i, num_replies
-        cdef bint check
         draw_available[0] = False
         for i in range(num_moves):
             make_move(self.walk, moves[i])
             num_replies = generate_legal(self.walk, replies)
-            check = in_check(self.walk)
-            if num_replies == 0 and check:
+            if num_replies == 0 and in_check(self.walk):  # the check test only where no reply is left
                 unmake_move(self.walk)
                 return i
             if num_replies == 0 or insufficient_material(self.walk) or self.walk.st.halfmove >= 100 \

@@ -5,8 +5,9 @@ MultiPV search per move; early moves are sampled among the near-best MultiPV mov
 diverge. With a mistake rate, later moves are now and then a random legal move instead, so that
 the data also holds the lopsided positions a search visits after bad moves (the position is still
 labelled with Stockfish's moves). The same search that chooses a move labels the position: the
-MultiPV moves with their scores (the policy target is derived from them at training time, see :mod:`engine.training.dataset`) and
-Stockfish's WDL estimate (the value target, blended with the game result at training time).
+MultiPV moves with their scores (the policy target is derived from them at training time, see
+:mod:`engine.training.dataset`) and Stockfish's WDL estimate (the value target, blended with the
+game result at training time).
 
 Games are stored, not positions: a shard keeps each game's start FEN, result and per-ply labels,
 so that the training loader can replay the moves and rebuild the full 8-position history the

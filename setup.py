@@ -20,7 +20,7 @@ EXTENSIONS = [
     Extension(f"cython_ext.{name}", [f"cython_ext/{name}.pyx"],
               include_dirs=[numpy.get_include()], extra_compile_args=COMPILE_ARGS,
               define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
-    for name in ("position", "encoding", "mcts")
+    for name in ("position", "encoding", "mcts", "winograd")
 ]
 
 setup(

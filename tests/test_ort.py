@@ -13,7 +13,7 @@ import torch
 
 from cython_ext.position import Board
 from engine.nn import ort
-from engine.nn.evaluator import load_evaluator, make_evaluator
+from engine.nn.evaluator import BACKENDS, load_evaluator, make_evaluator
 from engine.nn.model import NetConfig, random_net
 from engine.nn.netcompare import compare_evaluators
 from engine.nn.netfile import NetFileError, build_metadata, read_azchess_file, save_net
@@ -47,7 +47,7 @@ def nets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
 
 
 def test_backend_choices_match() -> None:
-    assert BACKEND_CHOICES == ort.BACKENDS
+    assert BACKEND_CHOICES == BACKENDS
 
 
 def test_fp32_graph_gives_torch_results(nets: dict[str, pathlib.Path], boards: list[Board]) -> None:
@@ -128,12 +128,12 @@ def test_bad_stored_graphs_are_refused(nets: dict[str, pathlib.Path], tmp_path: 
 
 
 def test_engine_plays_on_each_backend(nets: dict[str, pathlib.Path]) -> None:
-    for backend in ("onnxruntime", "torch"):
+    for net, backend in (("int8", "onnxruntime"), ("int8", "torch"), ("fp32", "winograd")):
         commands = (f"uci\nsetoption name Backend value {backend}\nisready\nposition startpos moves e2e4\n"
                     f"go nodes 60\nisready\nquit\n")
-        done = subprocess.run([sys.executable, "-m", "engine.cli", "--net", str(nets["int8"]), "--threads", "1"],
+        done = subprocess.run([sys.executable, "-m", "engine.cli", "--net", str(nets[net]), "--threads", "1"],
                               input=commands, capture_output=True, text=True, timeout=120)
         lines = done.stdout.splitlines()
-        assert "option name Backend type combo default auto var auto var torch var onnxruntime" in lines
+        assert "option name Backend type combo default auto var auto var torch var onnxruntime var winograd" in lines
         assert any(line.startswith("info string loaded") and f"({backend})" in line for line in lines), lines
         assert any(line.startswith("bestmove ") for line in lines) and done.returncode == 0

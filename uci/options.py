@@ -76,8 +76,8 @@ class Option:
         return f"option name {self.name} type string default {self.default}"
 
 
-BACKEND_CHOICES = ("auto", "torch", "onnxruntime")
-"""Mirrors :data:`engine.nn.ort.BACKENDS` (kept literal so that ``uci`` starts without importing torch)."""
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "winograd")
+"""Mirrors :data:`engine.nn.evaluator.BACKENDS` (kept literal so that ``uci`` starts without importing torch)."""
 PRECISION_CHOICES = ("auto", "fp32", "amp", "int8-dynamic", "int8-static")
 
 OPTIONS: tuple[Option, ...] = (
@@ -85,8 +85,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("Precision", "combo", "auto", "network precision; auto = what the file holds",
            choices=PRECISION_CHOICES),
     Option("Device", "combo", "auto", "where the network runs", choices=("auto", "cpu", "cuda")),
-    Option("Backend", "combo", "auto", "what runs the network: onnxruntime (CPU, fp32 and int8-static) or torch; "
-           "auto = onnxruntime where it can", choices=BACKEND_CHOICES),
+    Option("Backend", "combo", "auto", "what runs the network: winograd (CPU, fp32), onnxruntime (CPU, fp32 and "
+           "int8-static) or torch; auto = winograd for fp32 on CPU, onnxruntime for int8-static, else torch",
+           choices=BACKEND_CHOICES),
     Option("Threads", "spin", min(2, _cores()), "CPU threads for network evaluation", 1, 512),
     Option("MinibatchSize", "spin", 32, "leaves gathered per network call", 1, 1024),
     Option("NNCacheSize", "spin", 200_000, "network evaluations cached (entries)", 0, 100_000_000),

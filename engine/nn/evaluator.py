@@ -6,9 +6,10 @@ on CUDA) or ``int8-dynamic`` (quantized at load time). ``int8-static`` needs cal
 comes only from a file made by ``engine quantize``. int8 modes run on CPU only; asking for
 one on CUDA is refused with :class:`engine.nn.netfile.NetFileError`, never run in float silently.
 
-Two backends run the net: eager torch, and ONNX Runtime (:mod:`engine.nn.ort`, fp32 and
-int8-static on CPU, faster at search batch sizes). ``backend="auto"`` takes ONNX Runtime where it
-can run the request and torch otherwise; naming a backend that cannot run it is an error.
+Three backends run the net: eager torch; ONNX Runtime (:mod:`engine.nn.ort`, fp32 and
+int8-static on CPU); and Winograd (:mod:`engine.nn.winograd`, fp32 on CPU, the fastest here at
+search batch sizes). ``backend="auto"`` takes Winograd for fp32 on CPU, ONNX Runtime for
+int8-static, and torch otherwise; naming a backend that cannot run the request is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.nn import ort, quantization
+from engine.nn import ort, quantization, winograd
 from engine.nn.model import NetConfig, random_net
 from engine.nn.loader import read_net_file
 from engine.nn.netfile import NetFile, NetFileError, instantiate
@@ -30,6 +31,9 @@ from engine.nn.netfile import NetFile, NetFileError, instantiate
 PRECISIONS = ("fp32", "amp", "int8-dynamic", "int8-static")
 """Run-time precisions."""
 INT8_PRECISIONS = ("int8-dynamic", "int8-static")
+BACKENDS = ("auto", "torch", "onnxruntime", "winograd")
+"""Evaluation backends; ``auto`` is Winograd for fp32 on CPU, ONNX Runtime where it runs the
+file's precision, else torch."""
 AMP_DTYPES = {"cpu": torch.bfloat16, "cuda": torch.float16}
 DEFAULT_RANDOM_CONFIG = NetConfig(filters=128, blocks=10)
 
@@ -68,8 +72,8 @@ class Evaluator:
     :ivar device: torch device the net runs on.
     :ivar config: architecture.
     :ivar source: where the weights came from (a path or ``"random"``).
-    :ivar backend: ``"torch"`` or ``"onnxruntime"`` (then ``session`` runs the net, and ``model``
-        is the same net in torch, kept for its size and parameters).
+    :ivar backend: ``"torch"``, ``"onnxruntime"`` or ``"winograd"`` (for the last two ``session``
+        runs the net, and ``model`` is the same net in torch, kept for its size and parameters).
     """
 
     model: nn.Module
@@ -78,13 +82,12 @@ class Evaluator:
     device: torch.device
     source: str
     backend: str = "torch"
-    session: ort.OrtSession | None = None
+    session: ort.OrtSession | winograd.WinogradNet | None = None
 
     def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` (float32) of ``planes`` ``[N,112,8,8]``.
 
-        Runs torch ops or an ONNX Runtime session, both of which release the GIL, so search threads
-        keep running meanwhile.
+        Every backend releases the GIL while it computes, so search threads keep running meanwhile.
         """
         if self.session is not None:
             return self.session.run(planes)
@@ -114,7 +117,7 @@ def make_evaluator(net: nn.Module, config: NetConfig, stored_precision: str, pre
                    onnx_model: bytes | None = None) -> Evaluator:
     """An :class:`Evaluator` running ``net`` (held at ``stored_precision``) at ``precision``.
 
-    :param backend: one of :data:`engine.nn.ort.BACKENDS`.
+    :param backend: one of :data:`BACKENDS`.
     :param onnx_model: the int8 ONNX Runtime graph an int8-static file carries (None: none).
     :raises NetFileError: when the conversion, device or backend is impossible (never falls back
         silently from a named choice).
@@ -122,8 +125,8 @@ def make_evaluator(net: nn.Module, config: NetConfig, stored_precision: str, pre
     target = stored_precision if precision == "auto" else precision
     if target not in PRECISIONS:
         raise NetFileError(f"unknown precision {precision!r}; choose from auto, {', '.join(PRECISIONS)}")
-    if backend not in ort.BACKENDS:
-        raise NetFileError(f"unknown backend {backend!r}; choose from {', '.join(ort.BACKENDS)}")
+    if backend not in BACKENDS:
+        raise NetFileError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     run_device = resolve_device(device)
     if target in INT8_PRECISIONS and run_device.type != "cpu":
         raise NetFileError(f"{target} runs on CPU only (torch's int8 kernels); use device cpu, "
@@ -141,9 +144,29 @@ def make_evaluator(net: nn.Module, config: NetConfig, stored_precision: str, pre
             except quantization.QuantizationUnavailable as error:
                 raise NetFileError(str(error)) from None
     net = net.to(run_device).eval()
+    session = _winograd_net(net, target, run_device, backend)
+    if session is not None:
+        return Evaluator(model=net, config=config, precision=target, device=run_device, source=source,
+                         backend="winograd", session=session)
     session = _ort_session(net, target, run_device, source, backend, onnx_model)
     return Evaluator(model=net, config=config, precision=target, device=run_device, source=source,
                      backend="torch" if session is None else "onnxruntime", session=session)
+
+
+def _winograd_net(net: nn.Module, precision: str, device: torch.device, backend: str) -> winograd.WinogradNet | None:
+    """The Winograd runner for the request, or None where another backend runs it."""
+    if backend not in ("auto", "winograd"):
+        return None
+    reason = None
+    if device.type != "cpu":
+        reason = f"it runs on CPU only, not {device.type}"
+    elif precision != "fp32":
+        reason = f"it runs fp32 only, not {precision}"
+    if reason is not None:
+        if backend == "auto":
+            return None
+        raise NetFileError(f"backend winograd cannot run this net: {reason}")
+    return winograd.WinogradNet(net, torch.get_num_threads())
 
 
 def _ort_session(net: nn.Module, precision: str, device: torch.device, source: str, backend: str,
@@ -186,7 +209,7 @@ def load_evaluator(path: str | pathlib.Path | None, precision: str = "auto", dev
     :param precision: ``"auto"`` (what the file holds) or one of :data:`PRECISIONS`.
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     :param threads: CPU threads (default: all available cores; capped at that).
-    :param backend: ``"auto"``, ``"torch"`` or ``"onnxruntime"`` (see :func:`make_evaluator`).
+    :param backend: one of :data:`BACKENDS` (see :func:`make_evaluator`).
     :raises NetFileError: one-line reason when the file or the requested mode cannot be used.
     """
     set_threads(threads)

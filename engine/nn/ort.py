@@ -40,8 +40,6 @@ import numpy as np
 import torch
 from torch import nn
 
-BACKENDS = ("auto", "torch", "onnxruntime")
-"""Evaluation backends; ``auto`` is ONNX Runtime where it can run the file's precision, else torch."""
 ORT_PRECISIONS = ("fp32", "int8-static")
 """Precisions the ONNX Runtime backend runs."""
 OPSET = 17

@@ -1,0 +1,187 @@
+"""The Winograd backend: the fp32 net's 3x3 convolutions as Winograd F(4x4, 3x3) products.
+
+On 8x8 boards a 3x3 convolution is small and compute-bound; direct convolution (torch's oneDNN,
+ONNX Runtime's MLAS) spends 9 multiply-adds per input-output channel pair per square. Winograd's
+transform spends 36 per 4x4 tile, 2.25 per square: the net's convolutions become 36 batched
+GEMMs (torch's ``bmm``) between C-level transforms (:mod:`cython_ext.winograd`). That is how lc0's
+CPU backends run, and what makes fp32 faster here than the int8 graphs (no VNNI on this CPU).
+
+The net is the fp32 :class:`engine.nn.model.ChessNet` with every batch norm folded into the
+convolution before it, in channels-last layout throughout; its outputs are the torch net's to
+float rounding (the transforms add about 1e-5 relative error). Moves-left output is not computed
+(the search does not read it).
+
+>>> import numpy as np, torch
+>>> from engine.nn.model import NetConfig, random_net
+>>> net = random_net(NetConfig(filters=16, blocks=2, se_ratio=4), seed=1)
+>>> planes = np.random.default_rng(0).random((3, 112, 8, 8), dtype=np.float32)
+>>> policy, wdl = WinogradNet(net).run(planes)
+>>> with torch.inference_mode():
+...     reference, wdl_logits, _ = net(torch.from_numpy(planes))
+>>> bool(np.allclose(policy, reference.numpy(), atol=1e-3))
+True
+>>> bool(np.allclose(wdl, torch.softmax(wdl_logits, 1).numpy(), atol=1e-4))
+True
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import torch
+from torch import nn
+
+from cython_ext import winograd
+from cython_ext.encoding import CONV_POLICY_PLANES, conv_policy_gather
+from engine.nn.model import BOARD_SQUARES, ChessNet
+
+WINOGRAD_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                           [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
+"""F(4x4, 3x3) weight transform (Lavin and Gray 2015); the input and output transforms are in C."""
+
+
+def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights and bias of ``bn(conv(x))`` as one convolution (float64)."""
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    weight = conv.weight.double() * scale[:, None, None, None]
+    bias = bn.bias.double() - bn.running_mean.double() * scale
+    if conv.bias is not None:
+        bias = bias + conv.bias.double() * scale
+    return weight, bias
+
+
+class Workspace:
+    """Reusable float32 buffers by name, grown on demand.
+
+    Fresh megabyte-sized tensors on every call cost more than the transforms themselves (the
+    allocator maps new pages and the first write faults each one in), so each thread keeps its
+    buffers between batches.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, *shape: int) -> torch.Tensor:
+        """A ``[*shape]`` tensor (contents undefined) that stays valid until ``name`` is asked for again."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.numel() < size:
+            buffer = self._buffers[name] = torch.empty(size)
+        return buffer[:size].view(shape)
+
+
+class WinogradConv:
+    """A 3x3 convolution (padding 1) of ``[N, 8, 8, C]`` into ``[N, 8, 8, K]``, bias, optional residual and ReLU."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        out_channels, in_channels = weight.shape[:2]
+        if weight.shape[2:] != (3, 3):
+            raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape[2:])}")
+        # U[i, j] = G w G^T for every (input, output) pair, laid out [36, C, K] for V @ U.
+        transformed = torch.einsum("ia,kcab,jb->ijck", WINOGRAD_G, weight.double(), WINOGRAD_G)
+        self.weight = transformed.reshape(winograd.TILE_POINTS, in_channels, out_channels).float().contiguous()
+        self.bias = bias.float().contiguous().numpy()
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+    def __call__(self, x: torch.Tensor, out: torch.Tensor, workspace: Workspace,
+                 residual: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
+        """Convolve ``x [N, 8, 8, C]`` into ``out [N, 8, 8, K]`` (which may be ``residual``); returns ``out``."""
+        tiles = winograd.TILES_PER_BOARD * x.shape[0]
+        transformed = workspace.get("transformed", winograd.TILE_POINTS, tiles, self.in_channels)
+        winograd.input_transform(x.numpy(), transformed.numpy())
+        products = workspace.get("products", winograd.TILE_POINTS, tiles, self.out_channels)
+        torch.bmm(transformed, self.weight, out=products)
+        winograd.output_transform(products.numpy(), self.bias, out.numpy(),
+                                  None if residual is None else residual.numpy(), relu)
+        return out
+
+
+class WinogradNet:
+    """A float :class:`ChessNet` run channels-last with Winograd convolutions: ``run(planes)``.
+
+    :raises ValueError: for a net this backend cannot run (quantized, or not 8x8 3x3 convolutions).
+    """
+
+    def __init__(self, net: ChessNet, threads: int | None = None) -> None:
+        if not isinstance(net.input_conv, nn.Conv2d) or not isinstance(net.input_bn, nn.BatchNorm2d):
+            raise ValueError("the Winograd backend runs float nets only (this one is quantized)")
+        net = net.eval()
+        self.config = net.config
+        self.threads = torch.get_num_threads() if threads is None else threads
+        """Threads of the batched products (torch's intra-op threads; reported by ``describe``)."""
+        self._workspaces = threading.local()
+        with torch.no_grad():
+            self.input_conv = WinogradConv(*fold_batch_norm(net.input_conv, net.input_bn))
+            self.blocks = []
+            for block in net.blocks:
+                se = None
+                if block.se is not None:
+                    se = (block.se.squeeze.weight.detach().t().contiguous(), block.se.squeeze.bias.detach().clone(),
+                          block.se.excite.weight.detach().t().contiguous(), block.se.excite.bias.detach().clone())
+                self.blocks.append((WinogradConv(*fold_batch_norm(block.conv1, block.bn1)),
+                                    WinogradConv(*fold_batch_norm(block.conv2, block.bn2)), se))
+            self.classical_policy = bool(self.config.classical_policy)
+            policy_weight, policy_bias = fold_batch_norm(net.policy_conv, net.policy_bn)
+            if self.classical_policy:  # 1x1 conv, then dense over the NHWC-flattened planes (as the torch net)
+                self.policy_conv = (policy_weight[:, :, 0, 0].t().float().contiguous(), policy_bias.float())
+                self.policy_dense = (net.policy_out.weight.detach().t().contiguous(),
+                                     net.policy_out.bias.detach().clone())
+            else:
+                self.policy_conv = WinogradConv(policy_weight, policy_bias)
+                self.policy_out = WinogradConv(net.policy_out.weight.detach(), net.policy_out.bias.detach())
+                gather = conv_policy_gather()  # indices into NCHW-flattened [80, 8, 8]
+                self.policy_gather = torch.from_numpy(
+                    (gather % BOARD_SQUARES) * CONV_POLICY_PLANES + gather // BOARD_SQUARES)
+            value_weight, value_bias = fold_batch_norm(net.value_conv, net.value_bn)
+            self.value_conv = (value_weight[:, :, 0, 0].t().float().contiguous(), value_bias.float())
+            self.value_fc = (net.value_fc.weight.detach().t().contiguous(), net.value_fc.bias.detach().clone())
+            self.value_out = (net.value_out.weight.detach().t().contiguous(), net.value_out.bias.detach().clone())
+
+    def run(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` of ``planes [N, 112, 8, 8]``.
+
+        Thread-safe: each calling thread has its own workspace.
+        """
+        workspace = getattr(self._workspaces, "buffers", None)
+        if workspace is None:
+            workspace = self._workspaces.buffers = Workspace()
+        batch = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
+        with torch.inference_mode():
+            boards, filters = batch.shape[0], self.config.filters
+            planes_nhwc = workspace.get("planes", boards, 8, 8, batch.shape[1])
+            planes_nhwc.copy_(batch.permute(0, 2, 3, 1))
+            x = self.input_conv(planes_nhwc, workspace.get("x", boards, 8, 8, filters), workspace, relu=True)
+            hidden = workspace.get("hidden", boards, 8, 8, filters)
+            for conv1, conv2, se in self.blocks:
+                conv1(x, hidden, workspace, relu=True)
+                if se is None:
+                    conv2(hidden, x, workspace, residual=x, relu=True)
+                    continue
+                out = conv2(hidden, workspace.get("se_input", boards, 8, 8, filters), workspace)
+                squeeze_w, squeeze_b, excite_w, excite_b = se
+                gates = torch.addmm(excite_b, torch.relu(torch.addmm(squeeze_b, out.mean(dim=(1, 2)), squeeze_w)),
+                                    excite_w)
+                gamma, beta = gates.split(filters, dim=1)
+                # x = relu(sigmoid(gamma) * out + beta + x), in place
+                x.add_(beta[:, None, None, :]).addcmul_(torch.sigmoid(gamma)[:, None, None, :], out).relu_()
+
+            if self.classical_policy:
+                weight, bias = self.policy_conv
+                policy_hidden = torch.relu(torch.addmm(bias, x.reshape(-1, filters), weight))
+                weight, bias = self.policy_dense
+                policy = torch.addmm(bias, policy_hidden.reshape(boards, -1), weight)
+            else:
+                self.policy_conv(x, hidden, workspace, relu=True)
+                planes_out = self.policy_out(
+                    hidden, workspace.get("policy_planes", boards, 8, 8, self.policy_out.out_channels), workspace)
+                policy = planes_out.reshape(boards, -1)[:, self.policy_gather]
+
+            weight, bias = self.value_conv
+            value = torch.relu(torch.addmm(bias, x.reshape(-1, filters), weight)).reshape(boards, -1)
+            weight, bias = self.value_fc
+            value = torch.relu(torch.addmm(bias, value, weight))
+            weight, bias = self.value_out
+            wdl = torch.softmax(torch.addmm(bias, value, weight), dim=1)
+            return policy.numpy(), wdl.numpy()

@@ -1,0 +1,78 @@
+"""The Winograd backend: its transforms against torch's direct convolution, the whole net against
+the torch net, and the evaluator's choice of backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cython_ext import winograd
+from engine.nn.evaluator import make_evaluator
+from engine.nn.model import NetConfig, random_net
+from engine.nn.netfile import NetFileError
+from engine.nn.positions import encode_positions, generate_positions
+from engine.nn.winograd import Workspace, WinogradConv, WinogradNet
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+@pytest.mark.parametrize("boards,in_channels,out_channels", [(1, 1, 1), (3, 112, 64), (5, 64, 80), (2, 7, 13)])
+def test_convolution_matches_direct(boards: int, in_channels: int, out_channels: int) -> None:
+    generator = torch.Generator().manual_seed(boards * 1000 + in_channels)
+    x = torch.randn(boards, in_channels, 8, 8, generator=generator)
+    weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator) / (3 * in_channels ** 0.5)
+    bias = torch.randn(out_channels, generator=generator)
+    residual = torch.randn(boards, out_channels, 8, 8, generator=generator)
+    conv, workspace = WinogradConv(weight, bias), Workspace()
+    direct = F.conv2d(x, weight, bias, padding=1)
+    out = torch.empty(boards, 8, 8, out_channels)
+    assert torch.allclose(conv(_nhwc(x), out, workspace), _nhwc(direct), atol=1e-4)
+    assert torch.allclose(conv(_nhwc(x), out, workspace, relu=True), _nhwc(torch.relu(direct)), atol=1e-4)
+    in_place = _nhwc(residual).clone()  # the residual is overwritten by the result (how the tower runs)
+    conv(_nhwc(x), in_place, workspace, residual=in_place, relu=True)
+    assert torch.allclose(in_place, _nhwc(torch.relu(direct + residual)), atol=1e-4)
+
+
+def test_transforms_refuse_wrong_shapes() -> None:
+    x = np.zeros((2, 8, 8, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="v must be"):
+        winograd.input_transform(x, np.zeros((36, 4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="8x8"):
+        winograd.input_transform(np.zeros((2, 7, 8, 4), dtype=np.float32), np.zeros((36, 8, 4), dtype=np.float32))
+    m = np.zeros((36, 8, 4), dtype=np.float32)
+    with pytest.raises(ValueError, match="bias"):
+        winograd.output_transform(m, np.zeros(3, dtype=np.float32), x.copy())
+    with pytest.raises(ValueError, match="residual"):
+        winograd.output_transform(m, np.zeros(4, dtype=np.float32), x.copy(), np.zeros((1, 8, 8, 4), np.float32))
+    winograd.input_transform(np.zeros((0, 8, 8, 4), dtype=np.float32), np.zeros((36, 0, 4), dtype=np.float32))
+
+
+@pytest.mark.parametrize("config", [NetConfig(filters=16, blocks=2, se_ratio=4, policy_channels=16),
+                                    NetConfig(filters=16, blocks=2, policy_channels=16),
+                                    NetConfig(filters=8, blocks=1, se_ratio=2, policy_channels=4, classical_policy=1,
+                                              moves_left_channels=4)])
+def test_net_matches_torch_on_positions(config: NetConfig) -> None:
+    net = random_net(config, seed=3)
+    planes = encode_positions(generate_positions(9, seed=2))
+    runner = WinogradNet(net)
+    with torch.inference_mode():
+        policy, wdl_logits, _ = net(torch.from_numpy(planes))
+    for batch in (1, 4, 9, 2):  # growing and shrinking batches reuse the workspace
+        got_policy, got_wdl = runner.run(planes[:batch])
+        assert got_policy.shape == (batch, 1858) and got_wdl.shape == (batch, 3)
+        assert np.allclose(got_policy, policy[:batch].numpy(), atol=2e-4)
+        assert np.allclose(got_wdl, torch.softmax(wdl_logits[:batch], 1).numpy(), atol=1e-5)
+
+
+def test_evaluator_takes_winograd_for_fp32_and_refuses_what_it_cannot_run() -> None:
+    config = NetConfig(filters=8, blocks=1, se_ratio=2, policy_channels=8)
+    net = random_net(config, seed=0)
+    assert make_evaluator(net, config, "fp32", device="cpu").backend == "winograd"
+    assert make_evaluator(net, config, "fp32", device="cpu", backend="torch").backend == "torch"
+    assert make_evaluator(net, config, "fp32", precision="amp", device="cpu").backend == "torch"
+    with pytest.raises(NetFileError, match="winograd cannot run this net: it runs fp32 only"):
+        make_evaluator(net, config, "fp32", precision="int8-dynamic", device="cpu", backend="winograd")

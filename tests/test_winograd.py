@@ -20,8 +20,15 @@ def _nhwc(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).contiguous()
 
 
+@pytest.fixture(params=["best", "baseline"])
+def kernels(request: pytest.FixtureRequest):
+    """Each test runs on the AVX2 kernels (where the CPU has them) and on the baseline build."""
+    yield winograd.select_kernels(request.param)
+    winograd.select_kernels("best")
+
+
 @pytest.mark.parametrize("boards,in_channels,out_channels", [(1, 1, 1), (3, 112, 64), (5, 64, 80), (2, 7, 13)])
-def test_convolution_matches_direct(boards: int, in_channels: int, out_channels: int) -> None:
+def test_convolution_matches_direct(boards: int, in_channels: int, out_channels: int, kernels: str) -> None:
     generator = torch.Generator().manual_seed(boards * 1000 + in_channels)
     x = torch.randn(boards, in_channels, 8, 8, generator=generator)
     weight = torch.randn(out_channels, in_channels, 3, 3, generator=generator) / (3 * in_channels ** 0.5)
@@ -37,6 +44,25 @@ def test_convolution_matches_direct(boards: int, in_channels: int, out_channels:
     assert torch.allclose(in_place, _nhwc(torch.relu(direct + residual)), atol=1e-4)
 
 
+@pytest.mark.parametrize("points,rows,in_channels,out_channels", [(36, 128, 64, 64), (36, 7, 5, 13), (2, 1, 1, 1),
+                                                                  (36, 13, 112, 80), (3, 6, 3, 17), (1, 4, 0, 3)])
+def test_batched_products_match_numpy(points: int, rows: int, in_channels: int, out_channels: int,
+                                      kernels: str) -> None:
+    """Full 6x16 register blocks, row and column tails, and empty inner dimensions."""
+    rng = np.random.default_rng(rows * out_channels)
+    v = rng.standard_normal((points, rows, in_channels), dtype=np.float32)
+    u = rng.standard_normal((points, in_channels, out_channels), dtype=np.float32)
+    m = np.full((points, rows, out_channels), np.nan, dtype=np.float32)
+    winograd.batched_products(v, u, m)
+    assert np.allclose(m, v @ u, atol=1e-4)
+
+
+def test_kernel_selection() -> None:
+    assert winograd.kernels() in ("avx2", "baseline")
+    with pytest.raises(ValueError, match="kernels must be"):
+        winograd.select_kernels("sse9")
+
+
 def test_transforms_refuse_wrong_shapes() -> None:
     x = np.zeros((2, 8, 8, 4), dtype=np.float32)
     with pytest.raises(ValueError, match="v must be"):
@@ -48,6 +74,11 @@ def test_transforms_refuse_wrong_shapes() -> None:
         winograd.output_transform(m, np.zeros(3, dtype=np.float32), x.copy())
     with pytest.raises(ValueError, match="residual"):
         winograd.output_transform(m, np.zeros(4, dtype=np.float32), x.copy(), np.zeros((1, 8, 8, 4), np.float32))
+    with pytest.raises(ValueError, match="u must be"):
+        winograd.batched_products(m, np.zeros((36, 3, 4), np.float32), m.copy())
+    with pytest.raises(ValueError, match="u must be"):
+        winograd.convolve(x, np.zeros((36, 3, 4), np.float32), np.zeros(4, np.float32), x.copy(),
+                          np.zeros((36, 8, 4), np.float32), m)
     winograd.input_transform(np.zeros((0, 8, 8, 4), dtype=np.float32), np.zeros((36, 0, 4), dtype=np.float32))
 
 
@@ -55,7 +86,7 @@ def test_transforms_refuse_wrong_shapes() -> None:
                                     NetConfig(filters=16, blocks=2, policy_channels=16),
                                     NetConfig(filters=8, blocks=1, se_ratio=2, policy_channels=4, classical_policy=1,
                                               moves_left_channels=4)])
-def test_net_matches_torch_on_positions(config: NetConfig) -> None:
+def test_net_matches_torch_on_positions(config: NetConfig, kernels: str) -> None:
     net = random_net(config, seed=3)
     planes = encode_positions(generate_positions(9, seed=2))
     runner = WinogradNet(net)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ class WinogradConv:
             raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape[2:])}")
         # U[i, j] = G w G^T for every (input, output) pair, laid out [36, C, K] for V @ U.
         transformed = torch.einsum("ia,kcab,jb->ijck", WINOGRAD_G, weight.double(), WINOGRAD_G)
-        self.weight = transformed.reshape(winograd.TILE_POINTS, in_channels, out_channels).float().contiguous()
+        self.weight = transformed.reshape(winograd.TILE_POINTS, in_channels, out_channels).float().contiguous().numpy()
         self.bias = bias.float().contiguous().numpy()
         self.in_channels, self.out_channels = in_channels, out_channels
 
@@ -89,28 +90,38 @@ class WinogradConv:
                  residual: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
         """Convolve ``x [N, 8, 8, C]`` into ``out [N, 8, 8, K]`` (which may be ``residual``); returns ``out``."""
         tiles = winograd.TILES_PER_BOARD * x.shape[0]
-        transformed = workspace.get("transformed", winograd.TILE_POINTS, tiles, self.in_channels)
-        winograd.input_transform(x.numpy(), transformed.numpy())
-        products = workspace.get("products", winograd.TILE_POINTS, tiles, self.out_channels)
-        torch.bmm(transformed, self.weight, out=products)
-        winograd.output_transform(products.numpy(), self.bias, out.numpy(),
-                                  None if residual is None else residual.numpy(), relu)
+        winograd.convolve(x.numpy(), self.weight, self.bias, out.numpy(),
+                          workspace.get("transformed", winograd.TILE_POINTS, tiles, self.in_channels).numpy(),
+                          workspace.get("products", winograd.TILE_POINTS, tiles, self.out_channels).numpy(),
+                          None if residual is None else residual.numpy(), relu)
         return out
+
+
+MIN_BOARDS_PER_THREAD = 8
+"""Below this many boards per part a batch is not split: the hand-over would cost more than it saves."""
 
 
 class WinogradNet:
     """A float :class:`ChessNet` run channels-last with Winograd convolutions: ``run(planes)``.
 
+    With ``threads`` > 1 a batch is split into that many parts, each run start to finish on its
+    own thread (the caller's and ``threads - 1`` workers), every op of a part on one core. That
+    beats handing each product to torch's thread pool: the transforms run in parallel too, and
+    small GEMMs scale poorly over threads (measured 1.46x on 2 cores). So torch's intra-op
+    threads should be 1 while it runs (:func:`engine.nn.evaluator.make_evaluator` sees to it).
+
     :raises ValueError: for a net this backend cannot run (quantized, or not 8x8 3x3 convolutions).
     """
 
-    def __init__(self, net: ChessNet, threads: int | None = None) -> None:
+    def __init__(self, net: ChessNet, threads: int = 1) -> None:
         if not isinstance(net.input_conv, nn.Conv2d) or not isinstance(net.input_bn, nn.BatchNorm2d):
             raise ValueError("the Winograd backend runs float nets only (this one is quantized)")
         net = net.eval()
         self.config = net.config
-        self.threads = torch.get_num_threads() if threads is None else threads
-        """Threads of the batched products (torch's intra-op threads; reported by ``describe``)."""
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.threads = threads
+        self._workers = ThreadPoolExecutor(threads - 1, thread_name_prefix="winograd") if threads > 1 else None
         self._workspaces = threading.local()
         with torch.no_grad():
             self.input_conv = WinogradConv(*fold_batch_norm(net.input_conv, net.input_bn))
@@ -144,10 +155,21 @@ class WinogradNet:
 
         Thread-safe: each calling thread has its own workspace.
         """
+        planes = np.ascontiguousarray(planes, dtype=np.float32)
+        parts = min(self.threads, len(planes) // MIN_BOARDS_PER_THREAD)
+        if parts <= 1 or self._workers is None:
+            return self._run_part(planes)
+        bounds = np.linspace(0, len(planes), parts + 1).astype(int)
+        futures = [self._workers.submit(self._run_part, planes[start:end])
+                   for start, end in zip(bounds[1:-1], bounds[2:])]
+        results = [self._run_part(planes[:bounds[1]])] + [future.result() for future in futures]
+        return np.concatenate([policy for policy, _ in results]), np.concatenate([wdl for _, wdl in results])
+
+    def _run_part(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         workspace = getattr(self._workspaces, "buffers", None)
         if workspace is None:
             workspace = self._workspaces.buffers = Workspace()
-        batch = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
+        batch = torch.from_numpy(planes)
         with torch.inference_mode():
             boards, filters = batch.shape[0], self.config.filters
             planes_nhwc = workspace.get("planes", boards, 8, 8, batch.shape[1])

@@ -214,6 +214,49 @@ cdef extern from *:
     }
     #endif
 
+    /* lc0's squeeze-excitation fused with the skip add, in place on x [N, 64, C]:
+       x = relu(sigmoid(gamma) * out + beta + x), (gamma, beta) = W2 relu(W1 mean(out) + b1) + b2,
+       with w1 [C, S], w2 [S, 2C] (input-major); scratch holds C + S + 2C floats. */
+    WINOGRAD_INLINE void winograd_se_body(const float* restrict out, float* restrict x, const float* restrict w1,
+                                          const float* restrict b1, const float* restrict w2,
+                                          const float* restrict b2, ptrdiff_t boards, ptrdiff_t channels,
+                                          ptrdiff_t squeeze, float* restrict scratch) {
+        float* restrict pooled = scratch;
+        float* restrict hidden = scratch + channels;
+        float* restrict gates = hidden + squeeze;
+        for (ptrdiff_t n = 0; n < boards; n++) {
+            const float* board_out = out + n * 64 * channels;
+            float* board_x = x + n * 64 * channels;
+            memset(pooled, 0, channels * sizeof(float));
+            for (int sq = 0; sq < 64; sq++) {
+                #pragma GCC ivdep
+                for (ptrdiff_t c = 0; c < channels; c++) pooled[c] += board_out[sq * channels + c];
+            }
+            for (ptrdiff_t c = 0; c < channels; c++) pooled[c] *= 1.0f / 64.0f;
+            for (ptrdiff_t j = 0; j < squeeze; j++) {
+                float sum = b1[j];
+                for (ptrdiff_t c = 0; c < channels; c++) sum += pooled[c] * w1[c * squeeze + j];
+                hidden[j] = sum > 0.0f ? sum : 0.0f;
+            }
+            memcpy(gates, b2, 2 * channels * sizeof(float));
+            for (ptrdiff_t j = 0; j < squeeze; j++) {
+                const float h = hidden[j];
+                #pragma GCC ivdep
+                for (ptrdiff_t c = 0; c < 2 * channels; c++) gates[c] += h * w2[j * 2 * channels + c];
+            }
+            for (ptrdiff_t c = 0; c < channels; c++) gates[c] = 1.0f / (1.0f + expf(-gates[c]));
+            for (int sq = 0; sq < 64; sq++) {
+                const float* o = board_out + sq * channels;
+                float* xs = board_x + sq * channels;
+                #pragma GCC ivdep
+                for (ptrdiff_t c = 0; c < channels; c++) {
+                    float value = gates[c] * o[c] + gates[channels + c] + xs[c];
+                    xs[c] = value > 0.0f ? value : 0.0f;
+                }
+            }
+        }
+    }
+
     /* Each kernel is compiled twice, for AVX2+FMA and for the build's baseline, and the CPU picks
        (GCC's target_clones cannot: its "arch=haswell" clone tests the CPU model, not its features). */
     #ifdef WINOGRAD_AVX2
@@ -252,6 +295,23 @@ cdef extern from *:
         winograd_output_body(m, bias, residual, relu, boards, channels, y, scratch);
     }
 
+    #ifdef WINOGRAD_AVX2
+    __attribute__((target("avx2,fma"))) static void winograd_se_avx2(
+            const float* out, float* x, const float* w1, const float* b1, const float* w2, const float* b2,
+            ptrdiff_t boards, ptrdiff_t channels, ptrdiff_t squeeze, float* scratch) {
+        winograd_se_body(out, x, w1, b1, w2, b2, boards, channels, squeeze, scratch);
+    }
+    #endif
+
+    static void winograd_se(const float* out, float* x, const float* w1, const float* b1, const float* w2,
+                            const float* b2, ptrdiff_t boards, ptrdiff_t channels, ptrdiff_t squeeze,
+                            float* scratch) {
+    #ifdef WINOGRAD_AVX2
+        if (winograd_has_avx2()) { winograd_se_avx2(out, x, w1, b1, w2, b2, boards, channels, squeeze, scratch); return; }
+    #endif
+        winograd_se_body(out, x, w1, b1, w2, b2, boards, channels, squeeze, scratch);
+    }
+
     static void winograd_gemm(const float* v, const float* u, float* m, ptrdiff_t points, ptrdiff_t rows,
                               ptrdiff_t in_channels, ptrdiff_t out_channels) {
     #ifdef WINOGRAD_AVX2
@@ -279,6 +339,9 @@ cdef extern from *:
                          Py_ssize_t boards, Py_ssize_t channels, float* y, float* scratch) noexcept nogil
     void winograd_gemm(const float* v, const float* u, float* m, Py_ssize_t points, Py_ssize_t rows,
                        Py_ssize_t in_channels, Py_ssize_t out_channels) noexcept nogil
+    void winograd_se(const float* out, float* x, const float* w1, const float* b1, const float* w2,
+                     const float* b2, Py_ssize_t boards, Py_ssize_t channels, Py_ssize_t squeeze,
+                     float* scratch) noexcept nogil
     const char* winograd_kernels() noexcept nogil
     void winograd_select_baseline(int baseline) noexcept nogil
 
@@ -427,3 +490,27 @@ def convolve(const float[:, :, :, ::1] x, const float[:, :, ::1] u, const float[
         winograd_gemm(&v[0, 0, 0], &u[0, 0, 0], &m[0, 0, 0], _TILE_POINTS, _TILES_PER_BOARD * boards,
                       in_channels, out_channels)
         winograd_output(&m[0, 0, 0], &bias[0], skip, relu, boards, out_channels, &y[0, 0, 0, 0], scratch.data)
+
+
+def squeeze_excite(const float[:, :, :, ::1] out, float[:, :, :, ::1] x, const float[:, ::1] squeeze_weight,
+                   const float[::1] squeeze_bias, const float[:, ::1] excite_weight, const float[::1] excite_bias):
+    """lc0's SE unit and the block's skip add, in place: ``x = relu(sigmoid(gamma) * out + beta + x)``.
+
+    ``(gamma, beta)`` are the two halves of ``excite(relu(squeeze(mean of out over the board)))``;
+    ``out`` and ``x`` are ``[N, 8, 8, C]``, ``squeeze_weight [C, S]``, ``excite_weight [S, 2C]``
+    (input-major: ``pooled @ squeeze_weight``).
+    """
+    cdef Py_ssize_t boards = x.shape[0], channels = x.shape[3], squeeze = squeeze_weight.shape[1]
+    if (out.shape[0] != boards or out.shape[1] != 8 or out.shape[2] != 8 or out.shape[3] != channels
+            or x.shape[1] != 8 or x.shape[2] != 8):
+        raise ValueError("out and x must both be [N, 8, 8, C]")
+    if (squeeze_weight.shape[0] != channels or squeeze_bias.shape[0] != squeeze or excite_weight.shape[0] != squeeze
+            or excite_weight.shape[1] != 2 * channels or excite_bias.shape[0] != 2 * channels):
+        raise ValueError(f"SE weights must be [{channels}, S], [S], [S, {2 * channels}], [{2 * channels}]")
+    if boards == 0 or channels == 0:
+        return
+    cdef _Scratch scratch = _Scratch(3 * channels + squeeze)
+    with nogil:
+        winograd_se(&out[0, 0, 0, 0], &x[0, 0, 0, 0], &squeeze_weight[0, 0] if squeeze else NULL,
+                    &squeeze_bias[0] if squeeze else NULL, &excite_weight[0, 0] if squeeze else NULL,
+                    &excite_bias[0], boards, channels, squeeze, scratch.data)

@@ -16,8 +16,8 @@ from engine.nn.positions import encode_positions, generate_positions
 from engine.nn.winograd import Workspace, WinogradConv, WinogradNet
 
 
-def _nhwc(x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 2, 3, 1).contiguous()
+def _nhwc(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
 
 
 @pytest.fixture(params=["best", "baseline"])
@@ -36,12 +36,12 @@ def test_convolution_matches_direct(boards: int, in_channels: int, out_channels:
     residual = torch.randn(boards, out_channels, 8, 8, generator=generator)
     conv, workspace = WinogradConv(weight, bias), Workspace()
     direct = F.conv2d(x, weight, bias, padding=1)
-    out = torch.empty(boards, 8, 8, out_channels)
-    assert torch.allclose(conv(_nhwc(x), out, workspace), _nhwc(direct), atol=1e-4)
-    assert torch.allclose(conv(_nhwc(x), out, workspace, relu=True), _nhwc(torch.relu(direct)), atol=1e-4)
-    in_place = _nhwc(residual).clone()  # the residual is overwritten by the result (how the tower runs)
+    out = np.empty((boards, 8, 8, out_channels), dtype=np.float32)
+    assert np.allclose(conv(_nhwc(x), out, workspace), _nhwc(direct), atol=1e-4)
+    assert np.allclose(conv(_nhwc(x), out, workspace, relu=True), _nhwc(torch.relu(direct)), atol=1e-4)
+    in_place = _nhwc(residual).copy()  # the residual is overwritten by the result (how the tower runs)
     conv(_nhwc(x), in_place, workspace, residual=in_place, relu=True)
-    assert torch.allclose(in_place, _nhwc(torch.relu(direct + residual)), atol=1e-4)
+    assert np.allclose(in_place, _nhwc(torch.relu(direct + residual)), atol=1e-4)
 
 
 @pytest.mark.parametrize("points,rows,in_channels,out_channels", [(36, 128, 64, 64), (36, 7, 5, 13), (2, 1, 1, 1),

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass, field
 
 DEFAULT_NET = "<default>"
-"""WeightsFile value meaning: the shipped net for the Precision (``nets/default-int8.pt`` for auto
-and int8-static, ``nets/default.pt`` for the others; see :func:`uci.protocol.default_net_path`),
-else a random net."""
+"""WeightsFile value meaning: the shipped net for the Precision (``nets/default-int8.pt`` for
+int8-static, ``nets/default.pt`` for the others, auto included; see
+:func:`uci.protocol.default_net_path`), else a random net."""
 
 
 def _cores() -> int:

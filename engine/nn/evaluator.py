@@ -166,9 +166,7 @@ def _winograd_net(net: nn.Module, precision: str, device: torch.device, backend:
         if backend == "auto":
             return None
         raise NetFileError(f"backend winograd cannot run this net: {reason}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the runner splits each batch over its own threads (see WinogradNet)
-    return winograd.WinogradNet(net, threads)
+    return winograd.WinogradNet(net, torch.get_num_threads())
 
 
 def _ort_session(net: nn.Module, precision: str, device: torch.device, source: str, backend: str,

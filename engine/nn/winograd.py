@@ -2,9 +2,12 @@
 
 On 8x8 boards a 3x3 convolution is small and compute-bound; direct convolution (torch's oneDNN,
 ONNX Runtime's MLAS) spends 9 multiply-adds per input-output channel pair per square. Winograd's
-transform spends 36 per 4x4 tile, 2.25 per square: the net's convolutions become 36 batched
-GEMMs (torch's ``bmm``) between C-level transforms (:mod:`cython_ext.winograd`). That is how lc0's
-CPU backends run, and what makes fp32 faster here than the int8 graphs (no VNNI on this CPU).
+transform spends 36 per 4x4 tile, 2.25 per square: each convolution becomes 36 small GEMMs
+between two transforms, all in C (:mod:`cython_ext.winograd`, AVX2 kernels). That is how lc0's
+CPU backends run, and what makes fp32 faster here than ONNX Runtime's int8 graph (no VNNI on
+this CPU). Torch only supplies the weights: a batch runs through numpy arrays and C calls that
+release the GIL, so ``threads`` parts of a batch run in parallel without touching torch's
+thread settings.
 
 The net is the fp32 :class:`engine.nn.model.ChessNet` with every batch norm folded into the
 convolution before it, in channels-last layout throughout; its outputs are the torch net's to
@@ -26,7 +29,6 @@ True
 
 from __future__ import annotations
 
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,24 +55,45 @@ def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, 
     return weight, bias
 
 
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    """A contiguous float32 numpy copy."""
+    return np.ascontiguousarray(tensor.detach().double().numpy(), dtype=np.float32)
+
+
 class Workspace:
     """Reusable float32 buffers by name, grown on demand.
 
-    Fresh megabyte-sized tensors on every call cost more than the transforms themselves (the
+    Fresh megabyte-sized arrays on every call cost more than the transforms themselves (the
     allocator maps new pages and the first write faults each one in), so each thread keeps its
     buffers between batches.
     """
 
     def __init__(self) -> None:
-        self._buffers: dict[str, torch.Tensor] = {}
+        self._buffers: dict[str, np.ndarray] = {}
 
-    def get(self, name: str, *shape: int) -> torch.Tensor:
-        """A ``[*shape]`` tensor (contents undefined) that stays valid until ``name`` is asked for again."""
-        size = math.prod(shape)
+    def get(self, name: str, *shape: int) -> np.ndarray:
+        """A ``[*shape]`` array (contents undefined) that stays valid until ``name`` is asked for again."""
+        size = int(np.prod(shape))
         buffer = self._buffers.get(name)
-        if buffer is None or buffer.numel() < size:
-            buffer = self._buffers[name] = torch.empty(size)
-        return buffer[:size].view(shape)
+        if buffer is None or buffer.size < size:
+            buffer = self._buffers[name] = np.empty(size, dtype=np.float32)
+        return buffer[:size].reshape(shape)
+
+
+class Dense:
+    """``y = x @ weight + bias`` (optional ReLU) on ``[rows, inputs]`` float32 arrays, by the C GEMM kernel."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        """:param weight: ``[outputs, inputs]`` (torch's layout)."""
+        self.weight = _array(weight.t())[None]  # [1, inputs, outputs]
+        self.bias = _array(bias)
+
+    def __call__(self, x: np.ndarray, relu: bool = False) -> np.ndarray:
+        out = np.empty((1, x.shape[0], self.weight.shape[2]), dtype=np.float32)
+        winograd.batched_products(np.ascontiguousarray(x)[None], self.weight, out)
+        out = out[0]
+        out += self.bias
+        return np.maximum(out, 0.0, out=out) if relu else out
 
 
 class WinogradConv:
@@ -82,18 +105,18 @@ class WinogradConv:
             raise ValueError(f"Winograd F(4x4, 3x3) needs 3x3 kernels, got {tuple(weight.shape[2:])}")
         # U[i, j] = G w G^T for every (input, output) pair, laid out [36, C, K] for V @ U.
         transformed = torch.einsum("ia,kcab,jb->ijck", WINOGRAD_G, weight.double(), WINOGRAD_G)
-        self.weight = transformed.reshape(winograd.TILE_POINTS, in_channels, out_channels).float().contiguous().numpy()
-        self.bias = bias.float().contiguous().numpy()
+        self.weight = _array(transformed.reshape(winograd.TILE_POINTS, in_channels, out_channels))
+        self.bias = _array(bias)
         self.in_channels, self.out_channels = in_channels, out_channels
 
-    def __call__(self, x: torch.Tensor, out: torch.Tensor, workspace: Workspace,
-                 residual: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
+    def __call__(self, x: np.ndarray, out: np.ndarray, workspace: Workspace,
+                 residual: np.ndarray | None = None, relu: bool = False) -> np.ndarray:
         """Convolve ``x [N, 8, 8, C]`` into ``out [N, 8, 8, K]`` (which may be ``residual``); returns ``out``."""
         tiles = winograd.TILES_PER_BOARD * x.shape[0]
-        winograd.convolve(x.numpy(), self.weight, self.bias, out.numpy(),
-                          workspace.get("transformed", winograd.TILE_POINTS, tiles, self.in_channels).numpy(),
-                          workspace.get("products", winograd.TILE_POINTS, tiles, self.out_channels).numpy(),
-                          None if residual is None else residual.numpy(), relu)
+        winograd.convolve(x, self.weight, self.bias, out,
+                          workspace.get("transformed", winograd.TILE_POINTS, tiles, self.in_channels),
+                          workspace.get("products", winograd.TILE_POINTS, tiles, self.out_channels),
+                          residual, relu)
         return out
 
 
@@ -106,9 +129,8 @@ class WinogradNet:
 
     With ``threads`` > 1 a batch is split into that many parts, each run start to finish on its
     own thread (the caller's and ``threads - 1`` workers), every op of a part on one core. That
-    beats handing each product to torch's thread pool: the transforms run in parallel too, and
-    small GEMMs scale poorly over threads (measured 1.46x on 2 cores). So torch's intra-op
-    threads should be 1 while it runs (:func:`engine.nn.evaluator.make_evaluator` sees to it).
+    beats splitting each product over threads: the transforms run in parallel too, and small
+    GEMMs scale poorly over threads (torch's ``bmm``: 1.46x on 2 cores).
 
     :raises ValueError: for a net this backend cannot run (quantized, or not 8x8 3x3 convolutions).
     """
@@ -116,10 +138,10 @@ class WinogradNet:
     def __init__(self, net: ChessNet, threads: int = 1) -> None:
         if not isinstance(net.input_conv, nn.Conv2d) or not isinstance(net.input_bn, nn.BatchNorm2d):
             raise ValueError("the Winograd backend runs float nets only (this one is quantized)")
-        net = net.eval()
-        self.config = net.config
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
+        net = net.eval()
+        self.config = net.config
         self.threads = threads
         self._workers = ThreadPoolExecutor(threads - 1, thread_name_prefix="winograd") if threads > 1 else None
         self._workspaces = threading.local()
@@ -129,33 +151,31 @@ class WinogradNet:
             for block in net.blocks:
                 se = None
                 if block.se is not None:
-                    se = (block.se.squeeze.weight.detach().t().contiguous(), block.se.squeeze.bias.detach().clone(),
-                          block.se.excite.weight.detach().t().contiguous(), block.se.excite.bias.detach().clone())
+                    se = (_array(block.se.squeeze.weight.t()), _array(block.se.squeeze.bias),
+                          _array(block.se.excite.weight.t()), _array(block.se.excite.bias))
                 self.blocks.append((WinogradConv(*fold_batch_norm(block.conv1, block.bn1)),
                                     WinogradConv(*fold_batch_norm(block.conv2, block.bn2)), se))
             self.classical_policy = bool(self.config.classical_policy)
             policy_weight, policy_bias = fold_batch_norm(net.policy_conv, net.policy_bn)
             if self.classical_policy:  # 1x1 conv, then dense over the NHWC-flattened planes (as the torch net)
-                self.policy_conv = (policy_weight[:, :, 0, 0].t().float().contiguous(), policy_bias.float())
-                self.policy_dense = (net.policy_out.weight.detach().t().contiguous(),
-                                     net.policy_out.bias.detach().clone())
+                self.policy_conv = Dense(policy_weight[:, :, 0, 0], policy_bias)
+                self.policy_dense = Dense(net.policy_out.weight, net.policy_out.bias)
             else:
                 self.policy_conv = WinogradConv(policy_weight, policy_bias)
-                self.policy_out = WinogradConv(net.policy_out.weight.detach(), net.policy_out.bias.detach())
+                self.policy_out = WinogradConv(net.policy_out.weight, net.policy_out.bias)
                 gather = conv_policy_gather()  # indices into NCHW-flattened [80, 8, 8]
-                self.policy_gather = torch.from_numpy(
-                    (gather % BOARD_SQUARES) * CONV_POLICY_PLANES + gather // BOARD_SQUARES)
+                self.policy_gather = (gather % BOARD_SQUARES) * CONV_POLICY_PLANES + gather // BOARD_SQUARES
             value_weight, value_bias = fold_batch_norm(net.value_conv, net.value_bn)
-            self.value_conv = (value_weight[:, :, 0, 0].t().float().contiguous(), value_bias.float())
-            self.value_fc = (net.value_fc.weight.detach().t().contiguous(), net.value_fc.bias.detach().clone())
-            self.value_out = (net.value_out.weight.detach().t().contiguous(), net.value_out.bias.detach().clone())
+            self.value_conv = Dense(value_weight[:, :, 0, 0], value_bias)
+            self.value_fc = Dense(net.value_fc.weight, net.value_fc.bias)
+            self.value_out = Dense(net.value_out.weight, net.value_out.bias)
 
     def run(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` of ``planes [N, 112, 8, 8]``.
 
         Thread-safe: each calling thread has its own workspace.
         """
-        planes = np.ascontiguousarray(planes, dtype=np.float32)
+        planes = np.asarray(planes, dtype=np.float32)
         parts = min(self.threads, len(planes) // MIN_BOARDS_PER_THREAD)
         if parts <= 1 or self._workers is None:
             return self._run_part(planes)
@@ -169,41 +189,30 @@ class WinogradNet:
         workspace = getattr(self._workspaces, "buffers", None)
         if workspace is None:
             workspace = self._workspaces.buffers = Workspace()
-        batch = torch.from_numpy(planes)
-        with torch.inference_mode():
-            boards, filters = batch.shape[0], self.config.filters
-            planes_nhwc = workspace.get("planes", boards, 8, 8, batch.shape[1])
-            planes_nhwc.copy_(batch.permute(0, 2, 3, 1))
-            x = self.input_conv(planes_nhwc, workspace.get("x", boards, 8, 8, filters), workspace, relu=True)
-            hidden = workspace.get("hidden", boards, 8, 8, filters)
-            for conv1, conv2, se in self.blocks:
-                conv1(x, hidden, workspace, relu=True)
-                if se is None:
-                    conv2(hidden, x, workspace, residual=x, relu=True)
-                    continue
-                out = conv2(hidden, workspace.get("se_input", boards, 8, 8, filters), workspace)
-                squeeze_w, squeeze_b, excite_w, excite_b = se
-                gates = torch.addmm(excite_b, torch.relu(torch.addmm(squeeze_b, out.mean(dim=(1, 2)), squeeze_w)),
-                                    excite_w)
-                gamma, beta = gates.split(filters, dim=1)
-                # x = relu(sigmoid(gamma) * out + beta + x), in place
-                x.add_(beta[:, None, None, :]).addcmul_(torch.sigmoid(gamma)[:, None, None, :], out).relu_()
+        boards, filters = planes.shape[0], self.config.filters
+        planes_nhwc = workspace.get("planes", boards, 8, 8, planes.shape[1])
+        planes_nhwc[...] = planes.transpose(0, 2, 3, 1)
+        x = self.input_conv(planes_nhwc, workspace.get("x", boards, 8, 8, filters), workspace, relu=True)
+        hidden = workspace.get("hidden", boards, 8, 8, filters)
+        for conv1, conv2, se in self.blocks:
+            conv1(x, hidden, workspace, relu=True)
+            if se is None:
+                conv2(hidden, x, workspace, residual=x, relu=True)
+                continue
+            out = conv2(hidden, workspace.get("se_input", boards, 8, 8, filters), workspace)
+            winograd.squeeze_excite(out, x, *se)  # x = relu(sigmoid(gamma) * out + beta + x)
 
-            if self.classical_policy:
-                weight, bias = self.policy_conv
-                policy_hidden = torch.relu(torch.addmm(bias, x.reshape(-1, filters), weight))
-                weight, bias = self.policy_dense
-                policy = torch.addmm(bias, policy_hidden.reshape(boards, -1), weight)
-            else:
-                self.policy_conv(x, hidden, workspace, relu=True)
-                planes_out = self.policy_out(
-                    hidden, workspace.get("policy_planes", boards, 8, 8, self.policy_out.out_channels), workspace)
-                policy = planes_out.reshape(boards, -1)[:, self.policy_gather]
+        squares = x.reshape(boards * BOARD_SQUARES, filters)
+        if self.classical_policy:
+            policy = self.policy_dense(self.policy_conv(squares, relu=True).reshape(boards, -1))
+        else:
+            self.policy_conv(x, hidden, workspace, relu=True)
+            planes_out = self.policy_out(
+                hidden, workspace.get("policy_planes", boards, 8, 8, self.policy_out.out_channels), workspace)
+            policy = planes_out.reshape(boards, -1)[:, self.policy_gather]
 
-            weight, bias = self.value_conv
-            value = torch.relu(torch.addmm(bias, x.reshape(-1, filters), weight)).reshape(boards, -1)
-            weight, bias = self.value_fc
-            value = torch.relu(torch.addmm(bias, value, weight))
-            weight, bias = self.value_out
-            wdl = torch.softmax(torch.addmm(bias, value, weight), dim=1)
-            return policy.numpy(), wdl.numpy()
+        value = self.value_fc(self.value_conv(squares, relu=True).reshape(boards, -1), relu=True)
+        logits = self.value_out(value)
+        wdl = np.exp(logits - logits.max(axis=1, keepdims=True))
+        wdl /= wdl.sum(axis=1, keepdims=True)
+        return policy, wdl

@@ -240,14 +240,20 @@ def test_quantize_command(fp32_file: pathlib.Path, tmp_path: pathlib.Path) -> No
 
 def test_netbench_json(capsys: pytest.CaptureFixture[str]) -> None:
     code = netbench.main(["--arch", "32x2", "--precisions", "fp32,int8-dynamic,int8-static", "--batches", "1,4",
-                          "--seconds", "0.02", "--threads", "1", "--calib-positions", "32", "--json"])
+                          "--seconds", "0.02", "--threads", "1", "--calib-positions", "32", "--json",
+                          "--backend", "torch,winograd"])
     assert code == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(rows) == 6
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    # fp32 on both backends; the int8 precisions on torch only (winograd runs fp32 alone, and says so)
+    assert [(row["precision"], row["backend"]) for row in rows[::2]] == [
+        ("fp32", "torch"), ("fp32", "winograd"), ("int8-dynamic", "torch"), ("int8-static", "torch")]
+    assert "skipping int8-static on winograd" in captured.err
     for row in rows:
-        assert {"precision", "batch", "positions_per_s", "latency_ms", "ratio_to_fp32", "file_mb"} <= row.keys()
+        assert {"precision", "backend", "batch", "positions_per_s", "latency_ms", "ratio_to_fp32",
+                "file_mb"} <= row.keys()
         assert row["positions_per_s"] > 0
-    assert all(row["ratio_to_fp32"] == 1.0 for row in rows if row["precision"] == "fp32")
+    assert all(row["ratio_to_fp32"] == 1.0 for row in rows if (row["precision"], row["backend"]) == ("fp32", "torch"))
 
 
 def test_netcompare_runs(fp32_file: pathlib.Path, int8_file: pathlib.Path, tmp_path: pathlib.Path,

@@ -1,7 +1,8 @@
-"""``engine netbench``: network throughput per precision and batch size.
+"""``engine netbench``: network throughput per precision, backend and batch size.
 
-For each precision and batch: positions/s, latency per batch, peak memory, file size, and the
-ratio to fp32 measured in the same run at the same batch. With ``--arch`` (or an fp32 ``--net``)
+For each precision, backend (``--backend`` takes a comma-separated list, e.g.
+``winograd,onnxruntime,torch``) and batch: positions/s, latency per batch, peak memory, file
+size, and the ratio to the first fp32 row measured in the same run at the same batch. With ``--arch`` (or an fp32 ``--net``)
 int8-static is calibrated on generated positions first. Timed with all inputs pre-encoded, so
 only the network is measured.
 """
@@ -47,6 +48,7 @@ class BenchRow:
     """One measurement."""
 
     precision: str
+    backend: str
     batch: int
     positions_per_s: float
     latency_ms: float
@@ -107,10 +109,13 @@ def file_size_mb(module: torch.nn.Module, config: NetConfig, precision: str, inf
 
 
 def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterator[tuple[str, Evaluator, float]]:
-    """``(precision, evaluator, file MB)`` one at a time (int8-static calibrated here when the net is float).
+    """``(precision, evaluator, file MB)`` one at a time for each precision and backend (int8-static
+    calibrated here when the net is float); a backend that cannot run a precision is skipped with a
+    message.
 
     Built lazily so that each row's peak memory holds one variant of the net, not all of them.
     """
+    backends = [name.strip() for name in args.backend.split(",") if name.strip()]
     if args.net:
         net_file = read_net_file(args.net)
         net, config, stored = instantiate(net_file), net_file.config, net_file.precision
@@ -129,13 +134,16 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterato
             quantized = quantize_net(net, precision, boards, "generated", progress=not args.json)
             module, module_precision, info = quantized.module, quantized.precision, quantized.info
             graph = quantized.onnx_model
-        try:
-            evaluator = make_evaluator(module, config, module_precision, precision, args.device, source=source,
-                                       backend=args.backend, onnx_model=graph)
-        except NetFileError as error:
-            print(f"netbench: skipping {precision}: {error}", file=sys.stderr)
-            continue
-        yield precision, evaluator, file_size_mb(module, config, module_precision, info)
+        file_mb = file_size_mb(module, config, module_precision, info)
+        for backend in backends:
+            try:
+                evaluator = make_evaluator(module, config, module_precision, precision, args.device, source=source,
+                                           backend=backend, onnx_model=graph)
+            except NetFileError as error:
+                print(f"netbench: skipping {precision} on {backend}: {error}", file=sys.stderr)
+                continue
+            yield precision, evaluator, file_mb
+            del evaluator
 
 
 def run_bench(args: argparse.Namespace) -> list[BenchRow]:
@@ -154,10 +162,11 @@ def run_bench(args: argparse.Namespace) -> list[BenchRow]:
             reset_peak_memory(device)
             seconds, runs = time_batches(evaluator, planes[:batch], args.seconds)
             rate = batch / seconds
-            if precision == "fp32":
+            if precision == "fp32" and batch not in fp32_rate:
                 fp32_rate[batch] = rate
             ratio = rate / fp32_rate[batch] if batch in fp32_rate else None
-            row = BenchRow(precision, batch, rate, seconds * 1000, ratio, file_mb, peak_memory_mb(device), runs)
+            row = BenchRow(precision, evaluator.backend, batch, rate, seconds * 1000, ratio, file_mb,
+                           peak_memory_mb(device), runs)
             rows.append(row)
             print(json.dumps(_rounded(asdict(row))) if args.json else _format_row(row), flush=True)
     return rows
@@ -169,21 +178,22 @@ def _rounded(values: dict) -> dict:
 
 def _format_row(row: BenchRow) -> str:
     ratio = f"{row.ratio_to_fp32:6.2f}x" if row.ratio_to_fp32 is not None else "      -"
-    return (f"{row.precision:<13} {row.batch:>5} {row.positions_per_s:>11.1f} {row.latency_ms:>10.2f} "
+    return (f"{row.precision:<13} {row.backend:<11} {row.batch:>5} {row.positions_per_s:>11.1f} {row.latency_ms:>10.2f} "
             f"{ratio} {row.peak_mb:>9.0f} {row.file_mb:>8.1f}")
 
 
 def write_plot(rows: list[BenchRow], path: str, title: str | None = None) -> None:
-    """Positions/s against batch size, one line per precision (needs matplotlib)."""
+    """Positions/s against batch size, one line per precision and backend (needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(6, 4))
-    for precision in dict.fromkeys(row.precision for row in rows):
-        selected = [row for row in rows if row.precision == precision]
-        axes.plot([r.batch for r in selected], [r.positions_per_s for r in selected], marker="o", label=precision)
+    for precision, backend in dict.fromkeys((row.precision, row.backend) for row in rows):
+        selected = [row for row in rows if (row.precision, row.backend) == (precision, backend)]
+        axes.plot([r.batch for r in selected], [r.positions_per_s for r in selected], marker="o",
+                  label=f"{precision} ({backend})")
     axes.set_xscale("log", base=2)
     axes.set_xlabel("batch size")
     axes.set_ylabel("positions / s")
@@ -205,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default %(default)s)")
     parser.add_argument("--backend", default="torch",
-                        help="torch, onnxruntime or auto (as the engine's Backend option; default %(default)s)")
+                        help="comma-separated: torch, onnxruntime, winograd or auto (as the engine's Backend "
+                             "option); every precision runs on each that can run it (default %(default)s)")
     parser.add_argument("--seconds", type=float, default=DEFAULT_MIN_SECONDS, help="minimum time per row")
     parser.add_argument("--calib-positions", type=int, default=BENCH_CALIBRATION_POSITIONS,
                         help="generated positions to calibrate int8-static on")
@@ -225,7 +236,7 @@ def main(argv: list[str]) -> int:
         print(f"netbench: warning: other processes keep {load:.1f} cores busy; {threads} torch threads on "
               f"{available_cores()} cores will be slowed down unevenly (try --threads 1)", file=sys.stderr)
     if not args.json:
-        print(f"{'precision':<13} {'batch':>5} {'positions/s':>11} {'latency_ms':>10} {'vs_fp32':>7} "
+        print(f"{'precision':<13} {'backend':<11} {'batch':>5} {'positions/s':>11} {'latency_ms':>10} {'vs_fp32':>7} "
               f"{'peak_mb':>9} {'file_mb':>8}")
     try:
         rows = run_bench(args)

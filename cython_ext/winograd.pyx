@@ -1,20 +1,22 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Winograd F(4x4, 3x3) transforms for 3x3 convolutions on 8x8 boards, channels last.
+"""Winograd F(4x4, 3x3) convolutions on 8x8 boards, channels last, and the net's other C kernels.
 
 A 3x3 convolution (padding 1) of an 8x8 board is computed on 2x2 output tiles of 4x4 squares,
 each read from a 6x6 input tile. With the transforms of Lavin and Gray (2015,
 "Fast Algorithms for Convolutional Neural Networks"), a tile costs 36 multiply-adds per
 input-output channel pair instead of 144: :func:`input_transform` turns ``[N, 8, 8, C]``
-activations into ``V [36, 4N, C]``; 36 matrix products ``V[k] @ U[k]`` with the transformed
-weights ``U [36, C, K]`` (done by the caller with one batched GEMM) give ``M [36, 4N, K]``;
-:func:`output_transform` turns ``M`` back into ``[N, 8, 8, K]`` and adds the bias, an optional
-residual and an optional ReLU on the way. This is how lc0's CPU (BLAS) backend runs its
-convolutions; the transforms cost a few per cent of the products, which is what makes the
-trade pay on 8x8 boards.
+activations into ``V [36, 4N, C]``; :func:`batched_products` multiplies each of the 36 slices by
+the transformed weights ``U [36, C, K]`` into ``M [36, 4N, K]``; :func:`output_transform` turns
+``M`` back into ``[N, 8, 8, K]`` and adds the bias, an optional residual and an optional ReLU on
+the way. :func:`convolve` does all three in one call. This is how lc0's CPU (BLAS) backend runs
+its convolutions; on 8x8 boards the products shrink 4x and the transforms cost a fraction of them.
+:func:`squeeze_excite` is lc0's SE unit fused with the residual add.
 
-Both functions are C kernels (below) that loop with the channel index innermost over contiguous
-memory, so the compiler vectorises them; they are built twice, for AVX2+FMA and for the baseline
-(:func:`kernels` says which one runs). They release the GIL.
+The kernels are C (below), looping with the channel index innermost over contiguous memory so
+that the compiler vectorises them; each is built twice, for AVX2+FMA (the GEMM as a
+register-blocked 6x16 kernel) and for the build's baseline, and :func:`kernels` says which one
+runs. All of them release the GIL. Where a value is NaN the ReLU (and the max that stands for
+"no ReLU") does not keep it: the backend is for finite weights and inputs.
 """
 
 from libc.stdlib cimport free, malloc
@@ -351,6 +353,9 @@ cdef enum:
 
 
 
+winograd_kernels()  # detect the CPU once, at import, before any thread runs a kernel
+
+
 def kernels() -> str:
     """Which build of the kernels runs: ``"avx2"`` (AVX2 and FMA, where the CPU has them) or ``"baseline"``."""
     return winograd_kernels().decode()
@@ -433,7 +438,7 @@ def input_transform(const float[:, :, :, ::1] x, float[:, :, ::1] v):
 def batched_products(const float[:, :, ::1] v, const float[:, :, ::1] u, float[:, :, ::1] m):
     """``m[k] = v[k] @ u[k]`` for each leading index k: ``v [P, R, C]``, ``u [P, C, K]``, ``m [P, R, K]``.
 
-    The 36 products of a Winograd convolution are small (R = 4 boards, C and K the channels); a
+    The 36 products of a Winograd convolution are small (R = 4 rows per board, C and K the channels); a
     register-blocked kernel runs them at least as fast as torch's ``bmm`` (about 29 GMAC/s on one
     core here) and without the GIL.
     """
@@ -509,6 +514,8 @@ def squeeze_excite(const float[:, :, :, ::1] out, float[:, :, :, ::1] x, const f
         raise ValueError(f"SE weights must be [{channels}, S], [S], [S, {2 * channels}], [{2 * channels}]")
     if boards == 0 or channels == 0:
         return
+    if &out[0, 0, 0, 0] == &x[0, 0, 0, 0]:
+        raise ValueError("out and x must be different arrays")
     cdef _Scratch scratch = _Scratch(3 * channels + squeeze)
     with nogil:
         winograd_se(&out[0, 0, 0, 0], &x[0, 0, 0, 0], &squeeze_weight[0, 0] if squeeze else NULL,

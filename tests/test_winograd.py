@@ -45,19 +45,33 @@ def test_convolution_matches_direct(boards: int, in_channels: int, out_channels:
 
 
 @pytest.mark.parametrize("points,rows,in_channels,out_channels", [(36, 128, 64, 64), (36, 7, 5, 13), (2, 1, 1, 1),
-                                                                  (36, 13, 112, 80), (3, 6, 3, 17), (1, 4, 0, 3)])
+                                                                  (36, 13, 112, 80), (3, 6, 3, 17), (1, 4, 0, 3),
+                                                                  (36, 7, 5, 29)])
 def test_batched_products_match_numpy(points: int, rows: int, in_channels: int, out_channels: int,
                                       kernels: str) -> None:
     """Full 6x16 register blocks, row and column tails, and empty inner dimensions."""
     rng = np.random.default_rng(rows * out_channels)
     v = rng.standard_normal((points, rows, in_channels), dtype=np.float32)
     u = rng.standard_normal((points, in_channels, out_channels), dtype=np.float32)
-    m = np.full((points, rows, out_channels), np.nan, dtype=np.float32)
+    guarded = np.full(points * rows * out_channels + 64, np.nan, dtype=np.float32)  # NaN: unwritten
+    m = guarded[:points * rows * out_channels].reshape(points, rows, out_channels)
     winograd.batched_products(v, u, m)
     assert np.allclose(m, v @ u, atol=1e-4)
+    assert np.isnan(guarded[m.size:]).all()  # nothing written past the end
+
+
+def _cpu_has_avx2_fma() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = next((line.split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx2" in flags and "fma" in flags
 
 
 def test_kernel_selection() -> None:
+    if _cpu_has_avx2_fma():
+        assert winograd.kernels() == "avx2"  # the dispatch really takes the AVX2 build here
     assert winograd.kernels() in ("avx2", "baseline")
     with pytest.raises(ValueError, match="kernels must be"):
         winograd.select_kernels("sse9")
@@ -82,7 +96,7 @@ def test_transforms_refuse_wrong_shapes() -> None:
     winograd.input_transform(np.zeros((0, 8, 8, 4), dtype=np.float32), np.zeros((36, 0, 4), dtype=np.float32))
 
 
-@pytest.mark.parametrize("config", [NetConfig(filters=16, blocks=2, se_ratio=4, policy_channels=16),
+@pytest.mark.parametrize("config", [NetConfig(filters=16, blocks=2, se_ratio=4, policy_channels=8),
                                     NetConfig(filters=16, blocks=2, policy_channels=16),
                                     NetConfig(filters=8, blocks=1, se_ratio=2, policy_channels=4, classical_policy=1,
                                               moves_left_channels=4)])
@@ -97,6 +111,28 @@ def test_net_matches_torch_on_positions(config: NetConfig, kernels: str) -> None
         assert got_policy.shape == (batch, 1858) and got_wdl.shape == (batch, 3)
         assert np.allclose(got_policy, policy[:batch].numpy(), atol=2e-4)
         assert np.allclose(got_wdl, torch.softmax(wdl_logits[:batch], 1).numpy(), atol=1e-5)
+
+
+def test_batch_split_over_threads_and_empty_batch() -> None:
+    net = random_net(NetConfig(filters=16, blocks=1, se_ratio=4, policy_channels=16), seed=4)
+    planes = encode_positions(generate_positions(19, seed=6))
+    with torch.inference_mode():
+        policy, wdl_logits, _ = net(torch.from_numpy(planes))
+    runner = WinogradNet(net, threads=2)  # 19 boards: parts of 9 and 10 on two threads
+    for _ in range(2):
+        got_policy, got_wdl = runner.run(planes)
+        assert np.allclose(got_policy, policy.numpy(), atol=2e-4)
+        assert np.allclose(got_wdl, torch.softmax(wdl_logits, 1).numpy(), atol=1e-5)
+    empty_policy, empty_wdl = runner.run(planes[:0])
+    assert empty_policy.shape == (0, 1858) and empty_wdl.shape == (0, 3)
+
+
+def test_squeeze_excite_refuses_aliasing() -> None:
+    x = np.zeros((1, 8, 8, 4), dtype=np.float32)
+    weights = (np.zeros((4, 2), np.float32), np.zeros(2, np.float32), np.zeros((2, 8), np.float32),
+               np.zeros(8, np.float32))
+    with pytest.raises(ValueError, match="different arrays"):
+        winograd.squeeze_excite(x, x, *weights)
 
 
 def test_evaluator_takes_winograd_for_fp32_and_refuses_what_it_cannot_run() -> None:

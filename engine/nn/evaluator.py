@@ -87,7 +87,8 @@ class Evaluator:
     def evaluate(self, planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Policy logits ``[N, 1858]`` and WDL probabilities ``[N, 3]`` (float32) of ``planes`` ``[N,112,8,8]``.
 
-        Every backend releases the GIL while it computes, so search threads keep running meanwhile.
+        Every backend releases the GIL for its heavy work (the net's layers), so search threads keep
+        running meanwhile.
         """
         if self.session is not None:
             return self.session.run(planes)
@@ -166,7 +167,12 @@ def _winograd_net(net: nn.Module, precision: str, device: torch.device, backend:
         if backend == "auto":
             return None
         raise NetFileError(f"backend winograd cannot run this net: {reason}")
-    return winograd.WinogradNet(net, torch.get_num_threads())
+    try:
+        return winograd.WinogradNet(net, torch.get_num_threads())
+    except ValueError as error:  # a net it cannot run (not 3x3 convolutions, quantized modules)
+        if backend == "auto":
+            return None
+        raise NetFileError(f"backend winograd cannot run this net: {error}") from None
 
 
 def _ort_session(net: nn.Module, precision: str, device: torch.device, source: str, backend: str,

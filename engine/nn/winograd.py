@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from cython_ext import winograd
-from cython_ext.encoding import CONV_POLICY_PLANES, conv_policy_gather
-from engine.nn.model import BOARD_SQUARES, ChessNet
+from cython_ext.encoding import CONV_POLICY_PLANES, NUM_POLICY_MOVES, conv_policy_gather
+from engine.nn.model import BOARD_SQUARES, WDL_OUTPUTS, ChessNet
 
 WINOGRAD_G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                            [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
@@ -176,6 +176,8 @@ class WinogradNet:
         Thread-safe: each calling thread has its own workspace.
         """
         planes = np.asarray(planes, dtype=np.float32)
+        if len(planes) == 0:
+            return np.zeros((0, NUM_POLICY_MOVES), dtype=np.float32), np.zeros((0, WDL_OUTPUTS), dtype=np.float32)
         parts = min(self.threads, len(planes) // MIN_BOARDS_PER_THREAD)
         if parts <= 1 or self._workers is None:
             return self._run_part(planes)
@@ -206,9 +208,10 @@ class WinogradNet:
         if self.classical_policy:
             policy = self.policy_dense(self.policy_conv(squares, relu=True).reshape(boards, -1))
         else:
-            self.policy_conv(x, hidden, workspace, relu=True)
+            policy_hidden = self.policy_conv(
+                x, workspace.get("policy_hidden", boards, 8, 8, self.policy_conv.out_channels), workspace, relu=True)
             planes_out = self.policy_out(
-                hidden, workspace.get("policy_planes", boards, 8, 8, self.policy_out.out_channels), workspace)
+                policy_hidden, workspace.get("policy_planes", boards, 8, 8, self.policy_out.out_channels), workspace)
             policy = planes_out.reshape(boards, -1)[:, self.policy_gather]
 
         value = self.value_fc(self.value_conv(squares, relu=True).reshape(boards, -1), relu=True)

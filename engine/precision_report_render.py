@@ -279,7 +279,7 @@ def write_plots(report: dict[str, Any], out: Path) -> list[Path]:
 
     written = []
     entries = report["precisions"]
-    bench_rows = [BenchRow(name, row["batch"], row["positions_per_s"], row["latency_ms"], row["ratio_to_fp32"],
+    bench_rows = [BenchRow(name, "", row["batch"], row["positions_per_s"], row["latency_ms"], row["ratio_to_fp32"],
                            entry["throughput"]["file_mb"], entry["throughput"]["peak_mb"] or 0.0, row["runs"])
                   for name, entry in entries.items() if entry["throughput"] for row in entry["throughput"]["rows"]]
     if bench_rows:

@@ -49,6 +49,7 @@ class BenchRow:
 
     precision: str
     backend: str
+    """What ran it (``Evaluator.backend``); empty where unknown (rows read back from a report)."""
     batch: int
     positions_per_s: float
     latency_ms: float
@@ -193,7 +194,7 @@ def write_plot(rows: list[BenchRow], path: str, title: str | None = None) -> Non
     for precision, backend in dict.fromkeys((row.precision, row.backend) for row in rows):
         selected = [row for row in rows if (row.precision, row.backend) == (precision, backend)]
         axes.plot([r.batch for r in selected], [r.positions_per_s for r in selected], marker="o",
-                  label=f"{precision} ({backend})")
+                  label=f"{precision} ({backend})" if backend else precision)
     axes.set_xscale("log", base=2)
     axes.set_xlabel("batch size")
     axes.set_ylabel("positions / s")

@@ -30,6 +30,9 @@ cdef extern from *:
     #define WINOGRAD_AVX2 1
     #endif
     #define WINOGRAD_INLINE static inline __attribute__((always_inline))
+    /* scratch floats per channel: input = a zero-bordered 10x10 board + 6x6 rows; output = 6x4 + 4x4 */
+    #define WINOGRAD_INPUT_SCRATCH 136
+    #define WINOGRAD_OUTPUT_SCRATCH 40
 
     /* B^T along one axis: six channel vectors (src + k * src_step) in, six (dst + k * dst_step) out. */
     WINOGRAD_INLINE void winograd_b(const float* restrict src, ptrdiff_t src_step, float* restrict dst,
@@ -66,7 +69,7 @@ cdef extern from *:
         }
     }
 
-    /* x [N, 8, 8, C] -> v [36, 4N, C]; scratch holds 136 * C floats. */
+    /* x [N, 8, 8, C] -> v [36, 4N, C]; scratch holds WINOGRAD_INPUT_SCRATCH * C floats. */
     WINOGRAD_INLINE void winograd_input_body(const float* restrict x, ptrdiff_t boards, ptrdiff_t channels,
                                         float* restrict v, float* restrict scratch) {
         float* restrict padded = scratch;  /* [10][10][C]: the board with a zero border */
@@ -91,7 +94,8 @@ cdef extern from *:
         }
     }
 
-    /* m [36, 4N, K] -> y [N, 8, 8, K] = A^T m A + bias (+ residual) (ReLU); scratch holds 40 * K floats.
+    /* m [36, 4N, K] -> y [N, 8, 8, K] = A^T m A + bias (+ residual) (ReLU); scratch holds
+       WINOGRAD_OUTPUT_SCRATCH * K floats.
        residual may be y itself: each value is read just before it is written. */
     WINOGRAD_INLINE void winograd_output_body(const float* restrict m, const float* restrict bias,
                                          const float* residual, int relu, ptrdiff_t boards,
@@ -271,6 +275,11 @@ cdef extern from *:
             ptrdiff_t channels, float* y, float* scratch) {
         winograd_output_body(m, bias, residual, relu, boards, channels, y, scratch);
     }
+    __attribute__((target("avx2,fma"))) static void winograd_se_avx2(
+            const float* out, float* x, const float* w1, const float* b1, const float* w2, const float* b2,
+            ptrdiff_t boards, ptrdiff_t channels, ptrdiff_t squeeze, float* scratch) {
+        winograd_se_body(out, x, w1, b1, w2, b2, boards, channels, squeeze, scratch);
+    }
     static int winograd_baseline_only = 0;  /* set by select_kernels("baseline") */
     static int winograd_has_avx2(void) {
         static int known = -1;
@@ -296,14 +305,6 @@ cdef extern from *:
     #endif
         winograd_output_body(m, bias, residual, relu, boards, channels, y, scratch);
     }
-
-    #ifdef WINOGRAD_AVX2
-    __attribute__((target("avx2,fma"))) static void winograd_se_avx2(
-            const float* out, float* x, const float* w1, const float* b1, const float* w2, const float* b2,
-            ptrdiff_t boards, ptrdiff_t channels, ptrdiff_t squeeze, float* scratch) {
-        winograd_se_body(out, x, w1, b1, w2, b2, boards, channels, squeeze, scratch);
-    }
-    #endif
 
     static void winograd_se(const float* out, float* x, const float* w1, const float* b1, const float* w2,
                             const float* b2, ptrdiff_t boards, ptrdiff_t channels, ptrdiff_t squeeze,
@@ -346,12 +347,18 @@ cdef extern from *:
                      float* scratch) noexcept nogil
     const char* winograd_kernels() noexcept nogil
     void winograd_select_baseline(int baseline) noexcept nogil
+    enum:
+        WINOGRAD_INPUT_SCRATCH
+        WINOGRAD_OUTPUT_SCRATCH
 
 cdef enum:
     _TILE_POINTS = 36
     _TILES_PER_BOARD = 4
 
-
+TILE_POINTS = _TILE_POINTS
+"""Points of a 6x6 input tile: the leading dimension of ``V``, ``U`` and ``M``."""
+TILES_PER_BOARD = _TILES_PER_BOARD
+"""Output tiles (4x4 squares) of a board: ``V`` and ``M`` have ``4N`` rows."""
 
 winograd_kernels()  # detect the CPU once, at import, before any thread runs a kernel
 
@@ -370,10 +377,6 @@ def select_kernels(name: str) -> str:
         raise ValueError(f"kernels must be 'baseline' or 'best', got {name!r}")
     winograd_select_baseline(name == "baseline")
     return kernels()
-TILE_POINTS = _TILE_POINTS
-"""Points of a 6x6 input tile: the leading dimension of ``V``, ``U`` and ``M``."""
-TILES_PER_BOARD = _TILES_PER_BOARD
-"""Output tiles (4x4 squares) of a board: ``V`` and ``M`` have ``4N`` rows."""
 
 
 cdef int _check_input(const float[:, :, :, ::1] x, float[:, :, ::1] v) except -1:
@@ -430,7 +433,7 @@ def input_transform(const float[:, :, :, ::1] x, float[:, :, ::1] v):
     _check_input(x, v)
     if x.shape[0] == 0 or x.shape[3] == 0:
         return
-    cdef _Scratch scratch = _Scratch(136 * x.shape[3])
+    cdef _Scratch scratch = _Scratch(WINOGRAD_INPUT_SCRATCH * x.shape[3])
     with nogil:
         winograd_input(&x[0, 0, 0, 0], x.shape[0], x.shape[3], &v[0, 0, 0], scratch.data)
 
@@ -463,7 +466,7 @@ def output_transform(const float[:, :, ::1] m, const float[::1] bias, float[:, :
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
     cdef const float* skip = NULL if residual is None else &residual[0, 0, 0, 0]
-    cdef _Scratch scratch = _Scratch(40 * y.shape[3])
+    cdef _Scratch scratch = _Scratch(WINOGRAD_OUTPUT_SCRATCH * y.shape[3])
     with nogil:
         winograd_output(&m[0, 0, 0], &bias[0], skip, relu, y.shape[0], y.shape[3], &y[0, 0, 0, 0], scratch.data)
 
@@ -489,7 +492,8 @@ def convolve(const float[:, :, :, ::1] x, const float[:, :, ::1] u, const float[
         output_transform(m, bias, y, residual, relu)
         return
     cdef const float* skip = NULL if residual is None else &residual[0, 0, 0, 0]
-    cdef _Scratch scratch = _Scratch(max(136 * in_channels, 40 * out_channels))
+    cdef _Scratch scratch = _Scratch(max(WINOGRAD_INPUT_SCRATCH * in_channels,
+                                             WINOGRAD_OUTPUT_SCRATCH * out_channels))
     with nogil:
         winograd_input(&x[0, 0, 0, 0], boards, in_channels, &v[0, 0, 0], scratch.data)
         winograd_gemm(&v[0, 0, 0], &u[0, 0, 0], &m[0, 0, 0], _TILE_POINTS, _TILES_PER_BOARD * boards,

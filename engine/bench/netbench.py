@@ -2,8 +2,8 @@
 
 For each precision, backend (``--backend`` takes a comma-separated list, e.g.
 ``winograd,onnxruntime,torch``) and batch: positions/s, latency per batch, peak memory, file
-size, and the ratio to the first fp32 row measured in the same run at the same batch. With ``--arch`` (or an fp32 ``--net``)
-int8-static is calibrated on generated positions first. Timed with all inputs pre-encoded, so
+size, and the ratio to the first fp32 row measured in the same run at the same batch. With
+``--arch`` (or an fp32 ``--net``) int8-static is calibrated on generated positions first. Timed with all inputs pre-encoded, so
 only the network is measured.
 """
 
@@ -144,7 +144,6 @@ def build_evaluators(args: argparse.Namespace, precisions: list[str]) -> Iterato
                 print(f"netbench: skipping {precision} on {backend}: {error}", file=sys.stderr)
                 continue
             yield precision, evaluator, file_mb
-            del evaluator
 
 
 def run_bench(args: argparse.Namespace) -> list[BenchRow]:

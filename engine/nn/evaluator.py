@@ -164,15 +164,21 @@ def _winograd_net(net: nn.Module, precision: str, device: torch.device, backend:
     elif precision != "fp32":
         reason = f"it runs fp32 only, not {precision}"
     if reason is not None:
-        if backend == "auto":
-            return None
-        raise NetFileError(f"backend winograd cannot run this net: {reason}")
+        return _cannot_run(backend, "winograd", reason)
     try:
         return winograd.WinogradNet(net, torch.get_num_threads())
     except ValueError as error:  # a net it cannot run (not 3x3 convolutions, quantized modules)
-        if backend == "auto":
-            return None
-        raise NetFileError(f"backend winograd cannot run this net: {error}") from None
+        return _cannot_run(backend, "winograd", str(error))
+
+
+def _cannot_run(backend: str, name: str, reason: str) -> None:
+    """None where ``backend`` is ``auto`` (the next backend is tried), else the refusal of backend ``name``.
+
+    :raises NetFileError: when ``name`` was asked for by name.
+    """
+    if backend == "auto":
+        return None
+    raise NetFileError(f"backend {name} cannot run this net: {reason}")
 
 
 def _ort_session(net: nn.Module, precision: str, device: torch.device, source: str, backend: str,
@@ -191,9 +197,7 @@ def _ort_session(net: nn.Module, precision: str, device: torch.device, source: s
     elif not ort.available():
         reason = "onnxruntime is not installed"
     if reason is not None:
-        if backend == "auto":
-            return None
-        raise NetFileError(f"backend onnxruntime cannot run this net: {reason}")
+        return _cannot_run(backend, "onnxruntime", reason)
     try:
         if precision == "fp32":
             onnx_model = ort.export_onnx(net)

@@ -155,9 +155,8 @@ class WinogradNet:
                           _array(block.se.excite.weight.t()), _array(block.se.excite.bias))
                 self.blocks.append((WinogradConv(*fold_batch_norm(block.conv1, block.bn1)),
                                     WinogradConv(*fold_batch_norm(block.conv2, block.bn2)), se))
-            self.classical_policy = bool(self.config.classical_policy)
             policy_weight, policy_bias = fold_batch_norm(net.policy_conv, net.policy_bn)
-            if self.classical_policy:  # 1x1 conv, then dense over the NHWC-flattened planes (as the torch net)
+            if self.config.classical_policy:  # 1x1 conv, then dense over the NHWC-flattened planes (as the torch net)
                 self.policy_conv = Dense(policy_weight[:, :, 0, 0], policy_bias)
                 self.policy_dense = Dense(net.policy_out.weight, net.policy_out.bias)
             else:
@@ -205,7 +204,7 @@ class WinogradNet:
             winograd.squeeze_excite(out, x, *se)  # x = relu(sigmoid(gamma) * out + beta + x)
 
         squares = x.reshape(boards * BOARD_SQUARES, filters)
-        if self.classical_policy:
+        if self.config.classical_policy:
             policy = self.policy_dense(self.policy_conv(squares, relu=True).reshape(boards, -1))
         else:
             policy_hidden = self.policy_conv(
